@@ -1,0 +1,32 @@
+"""The one error type for configuration problems, and the one place they are formatted.
+
+Every problem reads like promtool's: `file:line:col: rule "name": message`.
+Parts that are unknown are left out (no rule -> no `rule "..."` part; no
+position -> just `file:`), so env-var errors read `env METRIC_THRESHOLD: ...`.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    file: str
+    line: int = 0
+    col: int = 0
+    rule: str | None = None
+    message: str = ""
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line:
+            where += f":{self.line}:{self.col or 1}"
+        rule = f' rule "{self.rule}":' if self.rule else ""
+        return f"{where}:{rule} {self.message}"
+
+
+class ConfigError(Exception):
+    """Raised with every problem found, never just the first."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))

@@ -1,0 +1,76 @@
+"""The compiled, immutable shape of a rule set: what the loader produces and the engine reads."""
+
+from dataclasses import dataclass, field
+
+SEVERITIES = ("unready", "warn")
+FAILURE_POLICIES = ("unready", "ready", "hold")
+EMPTY_POLICIES = ("ready", "unready")
+
+
+@dataclass(frozen=True)
+class ScrapeConfig:
+    """The optional `scrape:` block of a rule file. None means "not set here"."""
+
+    endpoint: str | None = None
+    interval: float | None = None
+    timeout: float | None = None
+    on_failure: str | None = None
+    failure_threshold: int | None = None
+    on_empty: str | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    expr_text: str
+    expr: object = field(compare=False)  # exporter.promql.CompiledExpr
+    above: float | None = None
+    below: float | None = None
+    recover_below: float | None = None
+    recover_above: float | None = None
+    for_seconds: float = 0.0
+    keep_firing_for_seconds: float = 0.0
+    severity: str = "unready"
+    description: str = field(default="", compare=False)
+    source: str = field(default="", compare=False)  # "file:line", for messages
+
+    @property
+    def is_threshold(self) -> bool:
+        return self.above is not None or self.below is not None
+
+    def definition(self) -> tuple:
+        """What must stay equal for a rule to keep its state across a reload."""
+        return (
+            self.name,
+            self.expr_text,
+            self.above,
+            self.below,
+            self.recover_below,
+            self.recover_above,
+            self.for_seconds,
+            self.keep_firing_for_seconds,
+            self.severity,
+        )
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    scrape: ScrapeConfig = ScrapeConfig()
+    sha256: str = ""
+    files: tuple[str, ...] = ()
+
+    @property
+    def metric_names(self) -> frozenset[str] | None:
+        """Sample names the rules read; None when some selector cannot be narrowed to names."""
+        names: set[str] = set()
+        for rule in self.rules:
+            wanted = rule.expr.metric_names
+            if wanted is None:
+                return None
+            names |= wanted
+        return frozenset(names)
+
+    @property
+    def max_range_seconds(self) -> float:
+        return max((rule.expr.max_range_seconds for rule in self.rules), default=0.0)
