@@ -1,0 +1,57 @@
+"""The published decision: one immutable snapshot that /health, /rules and /metrics all read.
+
+Everything a reader needs is in here (including cumulative counters), so no answer ever mixes
+two evaluation cycles.
+"""
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from exporter.rulemodel import RuleSet, ScrapeConfig
+
+STARTING, SERVING, TERMINATING = "starting", "serving", "terminating"
+
+_EMPTY = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class ScrapeStatus:
+    ok: bool | None = None  # None: no scrape finished yet
+    empty: bool = False
+    reason: str | None = None  # failure reason of the last scrape
+    error: str = ""
+    consecutive_failures: int = 0
+    last_attempt: float | None = None  # unix seconds
+    last_success: float | None = None
+    duration: float = 0.0
+    series: int = 0  # samples kept from the last good scrape
+
+
+@dataclass(frozen=True)
+class ReloadStatus:
+    last_ok: bool = True
+    last_success: float | None = None  # unix seconds of the last successful (re)load
+    last_error: str = ""
+    counts: MappingProxyType = field(default=_EMPTY)  # result -> n
+
+
+@dataclass(frozen=True)
+class Decision:
+    ready: bool
+    reason: str  # one line: why ready or not
+    phase: str
+    time: float  # unix seconds of the cycle that produced it
+    ruleset: RuleSet
+    scrape_config: ScrapeConfig
+    rules: tuple = ()  # engine.RuleStatus per rule
+    scrape: ScrapeStatus = ScrapeStatus()
+    reload: ReloadStatus = ReloadStatus()
+    rule_transitions: MappingProxyType = field(default=_EMPTY)  # (rule, to) -> n
+    readiness_transitions: MappingProxyType = field(default=_EMPTY)  # "ready"/"unready" -> n
+    scrape_failures: MappingProxyType = field(default=_EMPTY)  # reason -> n
+    evaluation_duration: float = 0.0
+    cycle: int = 0
+
+
+def frozen(mapping: dict) -> MappingProxyType:
+    return MappingProxyType(dict(mapping))

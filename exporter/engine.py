@@ -1,0 +1,248 @@
+"""Rule evaluation and the per-series hysteresis state machine.
+
+Pure: evaluate(ruleset, history, state, now) -> (state, statuses). No I/O, no clock;
+the caller passes `now`. States per output series of a rule:
+
+    ok -> pending -> firing -> recovering -> ok
+
+- pending: the condition holds but not yet for `for`; one false evaluation resets it to ok
+  (as a Prometheus alerting rule does).
+- firing: the condition has held for `for`.
+- recovering: the condition cleared while firing; it stays here for `keep_firing_for`, and goes
+  straight back to firing if the condition returns.
+A rule's own state is the most severe of its series' states. A rule blocks readiness while it
+is firing or recovering and its severity is `unready`.
+
+Threshold rules have a band: with `above: 10, recover_below: 6` the condition turns on when the
+value exceeds 10 and, once on, stays on until the value drops below 6.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+from exporter.promql import PromQLError, evaluate as evaluate_expr
+from exporter.rulemodel import Rule, RuleSet
+
+OK, PENDING, FIRING, RECOVERING = "ok", "pending", "firing", "recovering"
+STATES = (OK, PENDING, FIRING, RECOVERING)
+_SEVERITY_ORDER = {OK: 0, PENDING: 1, RECOVERING: 2, FIRING: 3}
+_CONDITION_ON = (PENDING, FIRING)
+
+Labels = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class SeriesStatus:
+    labels: Labels  # output labels of the expression (without __name__)
+    state: str
+    value: float | None
+    since: float  # when this series entered `state`
+    active_since: float | None = None  # pending/firing: when the condition turned on
+    cleared_at: float | None = None  # recovering: when the condition turned off
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RuleStatus:
+    rule: Rule
+    state: str
+    value: float | None
+    since: float
+    reason: str
+    series: tuple[SeriesStatus, ...] = ()
+    previous_state: str | None = None  # set only on the evaluation where `state` changed
+    error: str | None = None  # evaluation error; series states are held while it lasts
+
+    @property
+    def blocking(self) -> bool:
+        return self.rule.severity == "unready" and self.state in (FIRING, RECOVERING)
+
+    @property
+    def changed(self) -> bool:
+        return self.previous_state is not None
+
+
+@dataclass(frozen=True)
+class EngineState:
+    """Opaque to callers. Keyed by Rule.definition() so an unchanged rule keeps its timers
+    across a reload, and a changed or new rule starts at ok."""
+
+    rules: dict = field(default_factory=dict)  # definition -> RuleStatus
+
+
+def initial_state() -> EngineState:
+    return EngineState()
+
+
+def rules_ready(statuses) -> bool:
+    return not any(status.blocking for status in statuses)
+
+
+def evaluate(ruleset: RuleSet, history, state: EngineState, now: float, lookback: float = 300.0):
+    """Evaluate every rule at `now`; returns the new state and one RuleStatus per rule."""
+    statuses = []
+    for rule in ruleset.rules:
+        previous = state.rules.get(rule.definition())
+        statuses.append(_evaluate_rule(rule, previous, history, now, lookback))
+    new_state = EngineState({status.rule.definition(): status for status in statuses})
+    return new_state, tuple(statuses)
+
+
+def hold(ruleset: RuleSet, state: EngineState, now: float, reason: str):
+    """Statuses without evaluating (no fresh data): every rule keeps its state and timers."""
+    statuses = []
+    for rule in ruleset.rules:
+        previous = state.rules.get(rule.definition())
+        if previous is None:
+            statuses.append(RuleStatus(rule, OK, None, now, reason))
+        else:
+            statuses.append(RuleStatus(rule, previous.state, previous.value, previous.since,
+                                       previous.reason, previous.series, None, previous.error))
+    return EngineState({s.rule.definition(): s for s in statuses}), tuple(statuses)
+
+
+def _evaluate_rule(rule: Rule, previous: RuleStatus | None, history, now: float, lookback: float) -> RuleStatus:
+    old_series = {s.labels: s for s in previous.series} if previous else {}
+    try:
+        result = evaluate_expr(rule.expr, history, now, lookback)
+    except PromQLError as err:
+        # Hold every series as it was: a transient evaluation error must not flip readiness.
+        return _aggregate(rule, previous, tuple(old_series.values()), now, error=str(err))
+
+    values = _result_values(result)
+    series = []
+    for labels in list(values) + [l for l in old_series if l not in values]:
+        value = values.get(labels)
+        step = _step_series(rule, old_series.get(labels), labels, value, now)
+        if step.state != OK or labels in values:
+            series.append(step)
+    return _aggregate(rule, previous, tuple(series), now)
+
+
+def _result_values(result) -> dict:
+    if isinstance(result, float):
+        return {(): result}
+    return {tuple(pair for pair in labels if pair[0] != "__name__"): value for labels, value in result}
+
+
+def _condition(rule: Rule, value: float | None, was_on: bool) -> bool:
+    if value is None:
+        return False  # no data never keeps a pod out
+    if not rule.is_threshold:
+        return True  # condition form: any returned series is active
+    if rule.above is not None:
+        if was_on and rule.recover_below is not None:
+            return value >= rule.recover_below
+        return value > rule.above
+    if was_on and rule.recover_above is not None:
+        return value <= rule.recover_above
+    return value < rule.below
+
+
+def _step_series(rule: Rule, old: SeriesStatus | None, labels: Labels, value, now: float) -> SeriesStatus:
+    state = old.state if old else OK
+    on = _condition(rule, value, state in _CONDITION_ON)
+    active_since = old.active_since if old else None
+    cleared_at = old.cleared_at if old else None
+
+    if on:
+        if state in (OK,):
+            active_since = now
+            new = FIRING if rule.for_seconds <= 0 else PENDING
+        elif state == PENDING:
+            new = FIRING if now - active_since >= rule.for_seconds else PENDING
+        elif state == RECOVERING:
+            new, active_since, cleared_at = FIRING, now, None
+        else:
+            new = FIRING
+    else:
+        if state == FIRING and rule.keep_firing_for_seconds > 0:
+            new, cleared_at = RECOVERING, now
+        elif state == RECOVERING and now - cleared_at < rule.keep_firing_for_seconds:
+            new = RECOVERING
+        else:
+            new, active_since, cleared_at = OK, None, None
+
+    since = old.since if old and old.state == new else now
+    return SeriesStatus(labels, new, value, since, active_since, cleared_at,
+                        _series_reason(rule, new, value, now, active_since, cleared_at))
+
+
+def _aggregate(rule: Rule, previous: RuleStatus | None, series: tuple, now: float, error=None) -> RuleStatus:
+    worst = max(series, key=lambda s: (_SEVERITY_ORDER[s.state], _magnitude(rule, s.value)), default=None)
+    state = worst.state if worst else OK
+    if error is not None:
+        reason = f"evaluation error: {error}"
+    elif worst is None:
+        reason = "no data"
+    else:
+        reason = worst.reason
+        if len(series) > 1:
+            reason += f" ({_label_text(worst.labels)}; {len(series)} series)"
+    value = worst.value if worst else None
+    changed = previous is not None and previous.state != state
+    since = previous.since if previous is not None and not changed else now
+    return RuleStatus(rule, state, value, since, reason, series,
+                      previous.state if changed else None, error)
+
+
+def _magnitude(rule: Rule, value) -> float:
+    """Orders series of equal state so the one furthest past the threshold is reported."""
+    if value is None or math.isnan(value):
+        return -math.inf
+    return -value if rule.below is not None else value
+
+
+def _series_reason(rule: Rule, state: str, value, now: float, active_since, cleared_at) -> str:
+    if value is None and state == OK:
+        return "no data"
+    if state == RECOVERING:
+        return (f"cleared {_duration(now - cleared_at)} ago, keeps firing for "
+                f"{_duration(rule.keep_firing_for_seconds)}")
+    text = _compare_text(rule, value, state in _CONDITION_ON)
+    if state == PENDING:
+        text += f" for {_duration(now - active_since)} of {_duration(rule.for_seconds)}"
+    return text
+
+
+def _compare_text(rule: Rule, value, on: bool) -> str:
+    if value is None:
+        return "no data"
+    shown = format_value(value)
+    if not rule.is_threshold:
+        return f"expression returned a value ({shown})" if on else "expression returned nothing"
+    if rule.above is not None:
+        if on:
+            if value > rule.above:
+                return f"value {shown} > threshold {format_value(rule.above)}"
+            return f"value {shown} not yet < recover threshold {format_value(rule.recover_below)}"
+        return f"value {shown} <= threshold {format_value(rule.above)}"
+    if on:
+        if value < rule.below:
+            return f"value {shown} < threshold {format_value(rule.below)}"
+        return f"value {shown} not yet > recover threshold {format_value(rule.recover_above)}"
+    return f"value {shown} >= threshold {format_value(rule.below)}"
+
+
+def format_value(value: float) -> str:
+    if value is None:
+        return "none"
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.6g}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:g}s" if seconds == int(seconds) else f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs}s" if secs else f"{minutes}m"
+
+
+def _label_text(labels: Labels) -> str:
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in labels) + "}"

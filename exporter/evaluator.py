@@ -1,0 +1,303 @@
+"""The loop: scrape -> history -> engine -> publish, plus rule reloads.
+
+Runs in one background thread inside the gunicorn worker. Request threads only read
+`decision` (an immutable snapshot swapped by reference). Time comes from an injected clock so
+the loop, hysteresis and reloads are tested without sleeping.
+
+Reloads happen only on this thread (a poll every reload_interval by content hash, SIGHUP and
+POST /-/reload merely ask for one), so a rule set is never swapped in the middle of a cycle.
+"""
+
+import hashlib
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import replace
+
+from exporter import engine
+from exporter.decision import (SERVING, STARTING, TERMINATING, Decision, ReloadStatus,
+                               ScrapeStatus, frozen)
+from exporter.errors import ConfigError
+from exporter.history import History
+from exporter.rulemodel import RuleSet
+from exporter.scrape import Scraper
+from exporter.settings import Settings, check_scrape, effective_scrape, redact_url
+
+log = logging.getLogger("llm_healthcheck")
+
+HISTORY_MARGIN_SECONDS = 60.0  # kept beyond the longest range selector
+RELOAD_RESULTS = ("success", "failure")
+
+
+class SystemClock:
+    time = staticmethod(time.time)
+    monotonic = staticmethod(time.monotonic)
+
+
+class RulesSource:
+    """Where rules come from: a file/directory (reloadable) or the seed's env vars."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.path = settings.rules_path
+
+    def load(self) -> RuleSet:
+        from exporter import ruleset
+        if self.path is None:
+            return ruleset.seed_ruleset(self.settings.metric_to_check, self.settings.metric_threshold)
+        return ruleset.load_rules([self.path])
+
+    def fingerprint(self) -> str | None:
+        """Content hash of the resolved files; works across Kubernetes' ..data symlink swap."""
+        if self.path is None:
+            return None
+        from exporter import ruleset
+        digest = hashlib.sha256()
+        try:
+            for name in ruleset.resolve_rule_files(self.path):
+                digest.update(name.encode() + b"\0")
+                with open(name, "rb") as handle:
+                    digest.update(handle.read())
+        except (ConfigError, OSError) as err:
+            digest.update(f"unreadable: {err}".encode())
+        return digest.hexdigest()
+
+
+class Evaluator:
+    def __init__(self, settings: Settings, source: RulesSource | None = None, *,
+                 clock=SystemClock, scraper_factory=Scraper, initial_rules: RuleSet | None = None):
+        """Loads the rules at once; a ConfigError here is a startup error for the caller."""
+        self.settings = settings
+        self.source = source or RulesSource(settings)
+        self.clock = clock
+        self._scraper_factory = scraper_factory
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+        self._reload_requested = threading.Event()
+        self._reload_done = threading.Condition()
+        self._reload_generation = 0
+
+        ruleset = initial_rules if initial_rules is not None else self.source.load()
+        config = self._check_config(ruleset)
+        self._fingerprint = self.source.fingerprint()
+        self._failed_fingerprint = None
+        self._install(ruleset, config)
+        self._state = engine.initial_state()
+        self._history = History(self._retention(ruleset))
+        self._scrape = ScrapeStatus()
+        self._had_good_scrape = False
+        self._terminating = False
+        self._rule_transitions = Counter()
+        self._readiness_transitions = Counter()
+        self._scrape_failures = Counter()
+        self._reloads = Counter()
+        self._reload = ReloadStatus(True, self.clock.time(), "", frozen(self._reloads))
+        self._next_reload_check = self.clock.monotonic() + settings.reload_interval
+        self._last_cycle_end = self.clock.monotonic()
+        self._cycle = 0
+        self._publish(Decision(False, "starting: no scrape has completed yet", STARTING,
+                               self.clock.time(), ruleset, config, reload=self._reload))
+        log.info("rules loaded: %d rule(s), sha256 %s, from %s", len(ruleset.rules),
+                 ruleset.sha256[:12], self.source.path or "the seed env vars")
+
+    # ---- the loop -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="evaluator", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._scraper.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = self.clock.monotonic()
+            try:
+                self.maybe_reload()
+                self.cycle()
+            except Exception:  # never let the loop die; /livez reports a stuck loop
+                log.exception("evaluation cycle failed")
+            delay = self.config.interval - (self.clock.monotonic() - started)
+            self._stop.wait(max(0.0, delay))
+
+    def cycle(self) -> Decision:
+        """One scrape and evaluation; publishes and returns the new decision."""
+        now = self.clock.time()
+        ruleset, config = self.ruleset, self.config
+        result = self._scraper.scrape(ruleset.metric_names)
+        eval_started = self.clock.monotonic()
+        if result.ok and not result.empty:
+            self._history.record(now, result.samples)
+            self._state, statuses = engine.evaluate(ruleset, self._history, self._state, now)
+        else:
+            why = "no fresh data: " + (result.error or "empty body")
+            self._state, statuses = engine.hold(ruleset, self._state, now, why)
+        evaluation_duration = self.clock.monotonic() - eval_started
+
+        self._scrape = self._next_scrape_status(result, now)
+        for status in statuses:
+            if status.changed:
+                self._rule_transitions[(status.rule.name, status.state)] += 1
+                log.info('rule "%s" %s -> %s: %s', status.rule.name, status.previous_state,
+                         status.state, status.reason)
+        ready, reason, phase = self._readiness(result, statuses, config)
+        self._cycle += 1
+        decision = Decision(ready, reason, phase, now, ruleset, config, statuses, self._scrape,
+                            self._reload, frozen(self._rule_transitions), None, frozen(self._scrape_failures),
+                            evaluation_duration, self._cycle)
+        self._publish(decision)
+        self._last_cycle_end = self.clock.monotonic()
+        return self.decision
+
+    def _next_scrape_status(self, result, now: float) -> ScrapeStatus:
+        previous = self._scrape
+        if result.ok:
+            self._had_good_scrape = True
+            status = ScrapeStatus(True, result.empty, None, "", 0, now, now, result.duration,
+                                  len(result.samples))
+        else:
+            self._scrape_failures[result.reason] += 1
+            status = ScrapeStatus(False, False, result.reason, result.error,
+                                  previous.consecutive_failures + 1, now, previous.last_success,
+                                  result.duration, previous.series)
+        if previous.ok is not status.ok or previous.reason != status.reason or previous.empty != status.empty:
+            if status.ok:
+                log.info("scrape ok%s from %s", " (empty body)" if status.empty else "",
+                         redact_url(self.config.endpoint))
+            else:
+                log.warning("scrape failing (%s): %s", status.reason, status.error)
+        return status
+
+    def _readiness(self, result, statuses, config) -> tuple[bool, str, str]:
+        if self._terminating:
+            return False, "terminating: shutting down", TERMINATING
+        failing = not result.ok and self._scrape.consecutive_failures >= config.failure_threshold
+        if failing:
+            detail = (f"scrape failing: {result.error} "
+                      f"({self._scrape.consecutive_failures} consecutive failures)")
+            if config.on_failure == "ready":
+                return True, detail + "; on_failure=ready", SERVING
+            if config.on_failure == "hold" and self._had_good_scrape:
+                held = self.decision.ready
+                return held, detail + f"; on_failure=hold keeps {'ready' if held else 'unready'}", SERVING
+            return False, detail, SERVING if self._had_good_scrape else STARTING
+        if not self._had_good_scrape:
+            return False, f"starting: no successful scrape yet ({result.error})", STARTING
+        if result.ok and result.empty:
+            ready = config.on_empty == "ready"
+            return ready, f"upstream returned an empty body; on_empty={config.on_empty}", SERVING
+        blocking = [s for s in statuses if s.blocking]
+        if blocking:
+            first = blocking[0]
+            more = f" (+{len(blocking) - 1} more)" if len(blocking) > 1 else ""
+            return False, f'rule "{first.rule.name}" {first.state}: {first.reason}{more}', SERVING
+        return True, "all rules ok", SERVING
+
+    def _publish(self, decision: Decision) -> None:
+        with self._lock:
+            previous = getattr(self, "decision", None)
+            if previous is not None and previous.ready != decision.ready:
+                self._readiness_transitions["ready" if decision.ready else "unready"] += 1
+                log.info("readiness -> %s: %s", "ready" if decision.ready else "unready",
+                         decision.reason)
+            self.decision = replace(decision, readiness_transitions=frozen(self._readiness_transitions))
+
+    # ---- liveness and shutdown ------------------------------------------------------------
+
+    def alive(self) -> bool:
+        """The loop finished a cycle within 3 intervals plus the timeout."""
+        limit = 3 * self.config.interval + self.config.timeout
+        return self.clock.monotonic() - self._last_cycle_end <= limit
+
+    def terminate(self) -> None:
+        """SIGTERM: unready from this moment; the loop keeps running until the process exits."""
+        with self._lock:
+            self._terminating = True
+            current = self.decision
+        if current.ready or current.phase != TERMINATING:
+            self._publish(replace(current, ready=False, phase=TERMINATING,
+                                reason="terminating: shutting down"))
+
+    # ---- reloads --------------------------------------------------------------------------
+
+    def request_reload(self, wait: float | None = None) -> bool | None:
+        """Ask the loop for a reload (SIGHUP, POST /-/reload); optionally wait for the result."""
+        if wait is None:  # from a signal handler: set a flag, take no other lock
+            self._reload_requested.set()
+            return None
+        with self._reload_done:
+            generation = self._reload_generation
+            self._reload_requested.set()
+            self._reload_done.wait_for(lambda: self._reload_generation != generation, wait)
+            return self._reload.last_ok if self._reload_generation != generation else None
+
+    def maybe_reload(self) -> None:
+        """Reload when asked, or when the poll finds the rule files' content changed."""
+        forced = self._reload_requested.is_set()
+        now = self.clock.monotonic()
+        if not forced and now < self._next_reload_check:
+            return
+        self._next_reload_check = now + self.settings.reload_interval
+        self._reload_requested.clear()
+        fingerprint = self.source.fingerprint()
+        if not forced and fingerprint in (self._fingerprint, self._failed_fingerprint):
+            return
+        self.reload(fingerprint)
+
+    def reload(self, fingerprint: str | None = None) -> bool:
+        try:
+            ruleset = self.source.load()
+            config = self._check_config(ruleset)
+        except ConfigError as err:
+            self._reloads["failure"] += 1
+            self._failed_fingerprint = fingerprint
+            self._reload = ReloadStatus(False, self._reload.last_success, str(err), frozen(self._reloads))
+            for problem in err.problems:
+                log.error("%s", problem)
+            log.error("rules reload failed; keeping the %d rule(s) loaded before",
+                      len(self.ruleset.rules))
+            ok = False
+        else:
+            self._reloads["success"] += 1
+            self._fingerprint, self._failed_fingerprint = fingerprint, None
+            self._install(ruleset, config)
+            self._history.retention_seconds = self._retention(ruleset)
+            self._reload = ReloadStatus(True, self.clock.time(), "", frozen(self._reloads))
+            log.info("rules reloaded: %d rule(s), sha256 %s", len(ruleset.rules), ruleset.sha256[:12])
+            ok = True
+        self._forget_removed_rules()
+        with self._reload_done:
+            self._reload_generation += 1
+            self._reload_done.notify_all()
+        return ok
+
+    def _install(self, ruleset: RuleSet, config) -> None:
+        old = getattr(self, "config", None)
+        self.ruleset, self.config = ruleset, config
+        if old is None or (old.endpoint, old.timeout) != (config.endpoint, config.timeout):
+            if old is not None:
+                self._scraper.close()
+            self._scraper = self._scraper_factory(config.endpoint, config.timeout,
+                                                  self.settings.max_body_bytes)
+
+    def _check_config(self, ruleset: RuleSet):
+        config = effective_scrape(self.settings, ruleset.scrape)
+        origin = ruleset.files[0] if ruleset.files else "settings"
+        problems = check_scrape(config, origin)
+        if problems:
+            raise ConfigError(problems)
+        return config
+
+    def _forget_removed_rules(self) -> None:
+        names = {rule.name for rule in self.ruleset.rules}
+        for key in [k for k in self._rule_transitions if k[0] not in names]:
+            del self._rule_transitions[key]
+
+    @staticmethod
+    def _retention(ruleset: RuleSet) -> float:
+        return ruleset.max_range_seconds + HISTORY_MARGIN_SECONDS

@@ -1,0 +1,279 @@
+"""Environment variables and command-line flags -> one frozen Settings.
+
+The seed sidecar's variables keep their names and defaults: METRICS_ENDPOINT, METRIC_TO_CHECK,
+METRIC_THRESHOLD (alias METRICS_THRESHOLD, which the seed's README named but the seed ignored),
+APP_PORT. Every value is checked here, once, at startup: a bad one stops the process with one
+line naming the variable and the value (exit code 2), instead of the seed's silent fallback.
+
+Scrape keys left unset (None) may come from the rule file's `scrape:` block; flags and env win
+over the file, and DEFAULTS fill the rest (see effective_scrape).
+"""
+
+import math
+import re
+from dataclasses import dataclass, fields, replace
+
+from exporter.errors import ConfigError, Problem
+from exporter.rulemodel import EMPTY_POLICIES, FAILURE_POLICIES, ScrapeConfig
+
+SEED_ENDPOINT = "http://localhost:8080/metrics"
+SEED_METRIC = "tgi_queue_size"
+SEED_THRESHOLD = 15.0
+SEED_PORT = 8081
+
+# Scrape defaults when neither env/flags nor the rule file set them.
+DEFAULT_SCRAPE = ScrapeConfig(
+    endpoint=SEED_ENDPOINT,
+    interval=1.0,
+    timeout=None,  # derived: 80% of the interval
+    on_failure="unready",
+    failure_threshold=3,
+    on_empty="ready",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    metric_to_check: str = SEED_METRIC
+    metric_threshold: float = SEED_THRESHOLD
+    port: int = SEED_PORT
+    bind_host: str = "0.0.0.0"
+    rules_path: str | None = None
+    scrape: ScrapeConfig = ScrapeConfig()  # only what env/flags set; None = not set
+    max_body_bytes: int = 16 * 1024 * 1024
+    reload_interval: float = 5.0
+    enable_reload_endpoint: bool = False
+    log_format: str = "text"
+    log_level: str = "info"
+    threads: int = 4
+    shutdown_drain: float = 5.0
+    graceful_timeout: float = 20.0
+
+
+# env name -> (Settings field or "scrape.<key>", parser)
+def _env_table():
+    return {
+        "METRICS_ENDPOINT": ("scrape.endpoint", _parse_url),
+        "METRIC_TO_CHECK": ("metric_to_check", _parse_metric_name),
+        "METRIC_THRESHOLD": ("metric_threshold", _parse_float),
+        "APP_PORT": ("port", _parse_port),
+        "BIND_HOST": ("bind_host", _parse_nonempty),
+        "RULES_PATH": ("rules_path", _parse_nonempty),
+        "SCRAPE_INTERVAL": ("scrape.interval", _parse_positive_duration),
+        "SCRAPE_TIMEOUT": ("scrape.timeout", _parse_positive_duration),
+        "ON_FAILURE": ("scrape.on_failure", _choice(FAILURE_POLICIES)),
+        "FAILURE_THRESHOLD": ("scrape.failure_threshold", _parse_positive_int),
+        "ON_EMPTY": ("scrape.on_empty", _choice(EMPTY_POLICIES)),
+        "SCRAPE_MAX_BODY_BYTES": ("max_body_bytes", _parse_positive_int),
+        "RELOAD_INTERVAL": ("reload_interval", _parse_positive_duration),
+        "ENABLE_RELOAD_ENDPOINT": ("enable_reload_endpoint", _parse_bool),
+        "LOG_FORMAT": ("log_format", _choice(("text", "json"))),
+        "LOG_LEVEL": ("log_level", _choice(("debug", "info", "warning", "error"))),
+        "THREADS": ("threads", _parse_positive_int),
+        "SHUTDOWN_DRAIN_SECONDS": ("shutdown_drain", _parse_nonnegative_duration),
+        "GRACEFUL_TIMEOUT": ("graceful_timeout", _parse_positive_duration),
+    }
+
+
+ENV_NAMES = tuple(_env_table()) + ("METRICS_THRESHOLD",)
+
+
+def load_settings(environ, overrides: dict | None = None) -> Settings:
+    """Build Settings from an environment mapping and flag overrides ({env name: raw value}).
+
+    Flags are given under the env name they override, so both share one parser and one message.
+    Raises ConfigError with every problem found.
+    """
+    raw = {name: environ[name] for name in ENV_NAMES if environ.get(name, "") != ""}
+    problems = []
+    _merge_threshold_alias(raw, problems)
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            raw[name] = str(value)
+            if name == "METRIC_THRESHOLD":
+                raw.pop("METRICS_THRESHOLD", None)
+
+    values, scrape = {}, {}
+    for name, (target, parse) in _env_table().items():
+        if name not in raw:
+            continue
+        try:
+            parsed = parse(raw[name])
+        except ValueError as err:
+            problems.append(Problem(f"env {name}", message=f'"{raw[name]}" {err}'))
+            continue
+        if target.startswith("scrape."):
+            scrape[target.removeprefix("scrape.")] = parsed
+        else:
+            values[target] = parsed
+
+    settings = Settings(**values, scrape=ScrapeConfig(**scrape))
+    _check_workers(environ, problems)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def effective_scrape(settings: Settings, from_rules: ScrapeConfig) -> ScrapeConfig:
+    """Flags/env over the rule file's scrape block over DEFAULT_SCRAPE; derives the timeout."""
+    merged = {}
+    for f in fields(ScrapeConfig):
+        for source in (settings.scrape, from_rules, DEFAULT_SCRAPE):
+            value = getattr(source, f.name)
+            if value is not None:
+                merged[f.name] = value
+                break
+    config = ScrapeConfig(**merged)
+    if config.timeout is None:
+        config = replace(config, timeout=round(config.interval * 0.8, 6))
+    return config
+
+
+def check_scrape(config: ScrapeConfig, origin: str = "settings") -> list[Problem]:
+    """The cross-field rule: the timeout must end before the next scrape is due."""
+    if config.timeout >= config.interval:
+        return [Problem(origin, message=f"scrape timeout {config.timeout:g}s must be below "
+                                        f"the interval {config.interval:g}s")]
+    return []
+
+
+def _merge_threshold_alias(raw: dict, problems: list) -> None:
+    alias = raw.pop("METRICS_THRESHOLD", None)
+    if alias is None:
+        return
+    main = raw.get("METRIC_THRESHOLD")
+    if main is None:
+        raw["METRIC_THRESHOLD"] = alias
+        return
+    try:
+        same = float(main) == float(alias)
+    except ValueError:
+        same = main.strip() == alias.strip()
+    if not same:
+        problems.append(Problem("env METRICS_THRESHOLD", message=(
+            f'"{alias}" differs from METRIC_THRESHOLD "{main}"; set only one '
+            "(METRICS_THRESHOLD is an alias of METRIC_THRESHOLD)")))
+
+
+def _check_workers(environ, problems: list) -> None:
+    """One worker only: hysteresis state lives in the worker's memory."""
+    value = environ.get("WEB_CONCURRENCY", "").strip()
+    if value and value != "1":
+        problems.append(Problem("env WEB_CONCURRENCY", message=f'"{value}" {WORKERS_MESSAGE}'))
+
+
+WORKERS_MESSAGE = ("is refused: llm-healthcheck runs exactly one worker, because rule state and "
+                   "hysteresis live in that worker's memory and several workers would each scrape "
+                   "the inference server and could answer the kubelet differently")
+
+
+def _parse_float(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("is not a number") from None
+    if math.isnan(value):
+        raise ValueError("is not a number")
+    return value
+
+
+def _parse_port(text: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError("is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise ValueError("is out of range (1-65535)")
+    return value
+
+
+def _parse_positive_int(text: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError("is not a whole number") from None
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from `1.5` (seconds) or Prometheus-style `1m30s`, `800ms`."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    pos, total = 0, 0.0
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * units[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or not text:
+        raise ValueError("is not a duration (e.g. 1s, 800ms, 1m30s)")
+    return total
+
+
+def _parse_positive_duration(text: str) -> float:
+    value = parse_duration(text)
+    if not value > 0 or math.isinf(value):
+        raise ValueError("must be a positive duration")
+    return value
+
+
+def _parse_nonnegative_duration(text: str) -> float:
+    value = parse_duration(text)
+    if value < 0 or math.isinf(value):
+        raise ValueError("must not be negative")
+    return value
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("is not a boolean (true or false)")
+
+
+def _parse_url(text: str) -> str:
+    text = text.strip()
+    if not re.match(r"^https?://[^/\s]+", text):
+        raise ValueError("is not an http:// or https:// URL")
+    return text
+
+
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+
+
+def _parse_metric_name(text: str) -> str:
+    text = text.strip()
+    if not _METRIC_NAME.match(text):
+        raise ValueError("is not a metric name")
+    return text
+
+
+def _parse_nonempty(text: str) -> str:
+    return text.strip()
+
+
+def _choice(options):
+    def parse(text: str) -> str:
+        lowered = text.strip().lower()
+        if lowered not in options:
+            raise ValueError(f"is not one of: {', '.join(options)}")
+        return lowered
+    return parse
+
+
+def redact_url(url: str) -> str:
+    """Hide userinfo and token-like query values before a URL reaches a log or /rules."""
+    url = re.sub(r"^(\w+://)[^/@]*@", r"\1***@", url)
+    return re.sub(r"(?i)([?&](?:token|access_token|apikey|api_key|key|password|secret)=)[^&]*",
+                  r"\1***", url)

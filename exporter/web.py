@@ -1,0 +1,102 @@
+"""HTTP surface: thin Falcon resources over the evaluator's published decision. No logic here."""
+
+import falcon
+
+from exporter.explain import health_document, rules_document, verbose_lines
+from exporter.telemetry import render
+
+TEXT = "text/plain; charset=utf-8"
+
+
+def _wants_json(req) -> bool:
+    # Kubelet and load balancers send `*/*` or nothing: they get the seed's plain bodies.
+    return "application/json" in (req.accept or "")
+
+
+class HealthResource:
+    def __init__(self, evaluator):
+        self._evaluator = evaluator
+
+    def on_get(self, req, resp):
+        decision = self._evaluator.decision
+        resp.status = falcon.HTTP_200 if decision.ready else falcon.HTTP_503
+        resp.cache_control = ["no-store"]
+        if _wants_json(req):
+            resp.media = health_document(decision)
+        elif "verbose" in req.params:
+            resp.content_type = TEXT
+            resp.text = "\n".join(verbose_lines(decision)) + "\n"
+        else:
+            resp.content_type = TEXT
+            resp.text = "Healthy\n" if decision.ready else "Unhealthy\n"
+
+    def on_head(self, req, resp):
+        self.on_get(req, resp)
+
+
+class LivezResource:
+    def __init__(self, evaluator):
+        self._evaluator = evaluator
+
+    def on_get(self, req, resp):
+        resp.content_type = TEXT
+        if self._evaluator.alive():
+            resp.text = "ok\n"
+        else:
+            resp.status = falcon.HTTP_503
+            resp.text = "evaluator loop has not finished a cycle in time\n"
+
+    def on_head(self, req, resp):
+        self.on_get(req, resp)
+
+
+class MetricsResource:
+    def __init__(self, registry):
+        self._registry = registry
+
+    def on_get(self, req, resp):
+        body, content_type = render(self._registry, req.get_header("Accept"))
+        resp.content_type = content_type
+        resp.data = body
+
+
+class RulesResource:
+    def __init__(self, evaluator):
+        self._evaluator = evaluator
+
+    def on_get(self, req, resp):
+        resp.media = rules_document(self._evaluator.decision)
+
+
+class ReloadResource:
+    """POST /-/reload: only when enabled by flag; Prometheus' lifecycle endpoint works alike."""
+
+    def __init__(self, evaluator, enabled: bool, wait_seconds: float = 10.0):
+        self._evaluator = evaluator
+        self._enabled = enabled
+        self._wait = wait_seconds
+
+    def on_post(self, req, resp):
+        resp.content_type = TEXT
+        if not self._enabled:
+            resp.status = falcon.HTTP_403
+            resp.text = ("reload endpoint is disabled; enable it with --enable-reload-endpoint "
+                         "or ENABLE_RELOAD_ENDPOINT=true\n")
+            return
+        ok = self._evaluator.request_reload(wait=self._wait)
+        if ok:
+            resp.text = "rules reloaded\n"
+        else:
+            resp.status = falcon.HTTP_500
+            detail = self._evaluator.decision.reload.last_error if ok is False else "timed out"
+            resp.text = f"rules reload failed; previous rules kept:\n{detail}\n"
+
+
+def create_app(evaluator, registry, enable_reload: bool = False) -> falcon.App:
+    app = falcon.App(media_type=falcon.MEDIA_JSON)
+    app.add_route("/health", HealthResource(evaluator))
+    app.add_route("/livez", LivezResource(evaluator))
+    app.add_route("/metrics", MetricsResource(registry))
+    app.add_route("/rules", RulesResource(evaluator))
+    app.add_route("/-/reload", ReloadResource(evaluator, enable_reload))
+    return app

@@ -1,0 +1,16 @@
+"""WSGI entry for running under the plain `gunicorn` command: `gunicorn -c gunicorn.conf.py`.
+
+`llm-healthcheck serve` is the usual way; this module builds the same runtime from env vars.
+"""
+
+import os
+
+from exporter import runtime as runtime_holder
+from exporter.logs import configure_logging
+from exporter.runtime import build_runtime
+from exporter.settings import load_settings
+
+_settings = load_settings(os.environ)
+configure_logging(_settings.log_format, _settings.log_level)
+runtime_holder.install(build_runtime(_settings))
+app = runtime_holder.current().app
