@@ -1,0 +1,200 @@
+"""Strict YAML reading that remembers where every value came from.
+
+Rule files are small and hand-written, so the loader is strict where PyYAML is lenient:
+duplicate keys and anchors/aliases are problems (a copy-pasted block that silently
+overrides another is the classic ConfigMap mistake), and every value keeps its line and
+column so schema errors can point at the text the operator typed.
+
+YAML 1.1 (what PyYAML speaks) turns some innocent-looking text into other types: `on`
+and `yes` become booleans, `010` is octal 8, `1:30` is the base-60 number 90, `1e3` stays
+a string. `surprise_hint` explains these next to the value, and `surprising_number`
+flags the numeric ones that would otherwise be accepted silently.
+"""
+
+import re
+from dataclasses import dataclass
+
+import yaml
+
+_TAG = "tag:yaml.org,2002:"
+_PLAIN_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
+
+
+@dataclass(frozen=True)
+class Spot:
+    """Where a value sits: 1-based line and column of the value and of its key (if any)."""
+
+    line: int
+    col: int
+    raw: str | None = None  # the source text of a scalar, as written
+    plain: bool = True  # unquoted scalar: the only kind YAML 1.1 retypes
+    key_line: int = 0
+    key_col: int = 0
+
+
+@dataclass(frozen=True)
+class YamlProblem:
+    line: int
+    col: int
+    message: str
+
+
+@dataclass
+class Document:
+    value: object
+    spots: dict  # path tuple -> Spot; () is the root
+    problems: list  # YamlProblem, in source order
+
+
+def parse_document(text: str) -> Document:
+    """Parse one YAML document. A syntax error yields a Document with value None and one
+    problem; structural problems (duplicates, aliases, tags) are collected and parsing goes on."""
+    problems: list[YamlProblem] = []
+    loader = _StrictLoader(text, problems)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return Document(None, {}, [YamlProblem(line, col, _syntax_message(err))])
+    except yaml.YAMLError as err:  # e.g. a reader error on a control character
+        return Document(None, {}, [YamlProblem(1, 1, f"invalid YAML: {_lower_first(str(err))}")])
+    finally:
+        loader.dispose()
+    if node is None:
+        return Document(None, {(): Spot(1, 1)}, problems)
+    spots: dict = {}
+    value = _convert(loader, node, (), spots, problems, None)
+    problems.sort(key=lambda p: (p.line, p.col))
+    return Document(value, spots, problems)
+
+
+_FLOATISH = re.compile(r"^[-+]?(\d[\d_]*\.?[\d_]*|\.\d+)[eE][-+]?\d+$")
+_OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
+_BASE = re.compile(r"^[-+]?0[box]")
+
+
+def surprise_hint(spot: Spot | None, value: object) -> str:
+    """A short explanation when YAML 1.1 read the text as something the writer likely did not mean."""
+    if spot is None or spot.raw is None or not spot.plain:
+        return ""
+    raw = spot.raw
+    if isinstance(value, bool) and raw.lower() not in ("true", "false"):
+        return f"YAML 1.1 reads {raw} as the boolean {str(value).lower()}; quote it if you mean the text"
+    if isinstance(value, str) and _FLOATISH.match(raw):
+        return f"YAML 1.1 reads {raw} as text, not a number; write it with a dot and a signed exponent, like {_float_spelling(raw)}"
+    if value is None and raw == "":
+        return "the key has no value"
+    number_hint = surprising_number(spot, value)
+    return number_hint or ""
+
+
+def surprising_number(spot: Spot | None, value: object) -> str:
+    """A hint if an accepted number was spelled in a form YAML 1.1 retypes (octal, hex, base 60, `_`)."""
+    if spot is None or spot.raw is None or not spot.plain or isinstance(value, bool):
+        return ""
+    if not isinstance(value, (int, float)):
+        return ""
+    raw = spot.raw
+    shown = _number_text(value)
+    if isinstance(value, int) and _OCTAL.match(raw) and raw.strip("+-") != "0":
+        return f"YAML 1.1 reads {raw} as the octal number {shown}; drop the leading zero or write {shown}"
+    if _BASE.match(raw):
+        return f"YAML 1.1 reads {raw} as {shown}; write the decimal number"
+    if ":" in raw:
+        return f"YAML 1.1 reads {raw} as the base-60 number {shown}; quote it or write the decimal number"
+    if "_" in raw:
+        return f"YAML 1.1 reads {raw} as {shown}, ignoring the underscores; write {shown}"
+    return ""
+
+
+def _float_spelling(raw: str) -> str:
+    try:
+        number = float(raw.replace("_", ""))
+    except ValueError:
+        return "1.0e+3"
+    mantissa, _, exponent = f"{number:e}".partition("e")
+    mantissa = mantissa.rstrip("0")
+    if mantissa.endswith("."):
+        mantissa += "0"
+    return f"{mantissa}e{exponent[0]}{int(exponent[1:])}"
+
+
+def _number_text(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader whose composer reports anchors and aliases instead of sharing nodes."""
+
+    def __init__(self, text, problems):
+        super().__init__(text)
+        self._problems = problems
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        mark = event.start_mark
+        if isinstance(event, yaml.AliasEvent):
+            self._problems.append(
+                YamlProblem(mark.line + 1, mark.column + 1,
+                            f"alias *{event.anchor}: anchors and aliases are not allowed in rule files; write the value out"))
+        elif getattr(event, "anchor", None) is not None:
+            self._problems.append(
+                YamlProblem(mark.line + 1, mark.column + 1,
+                            f"anchor &{event.anchor}: anchors and aliases are not allowed in rule files; write the value out"))
+        return super().compose_node(parent, index)
+
+
+def _convert(loader, node, path, spots, problems, key_spot):
+    line, col = node.start_mark.line + 1, node.start_mark.column + 1
+    key_line, key_col = key_spot or (0, 0)
+    if isinstance(node, yaml.ScalarNode):
+        plain = node.style is None
+        spots[path] = Spot(line, col, node.value, plain, key_line, key_col)
+        return _scalar(loader, node, problems)
+    spots[path] = Spot(line, col, None, True, key_line, key_col)
+    if isinstance(node, yaml.SequenceNode):
+        _check_tag(node, _TAG + "seq", problems)
+        return [_convert(loader, item, path + (i,), spots, problems, None) for i, item in enumerate(node.value)]
+    _check_tag(node, _TAG + "map", problems)
+    result: dict = {}
+    first_seen: dict = {}
+    for key_node, value_node in node.value:
+        k_line, k_col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+        if not isinstance(key_node, yaml.ScalarNode):
+            problems.append(YamlProblem(k_line, k_col, "keys must be plain text, not a list or mapping"))
+            continue
+        key = key_node.value
+        if key in first_seen:
+            problems.append(YamlProblem(k_line, k_col, f'duplicate key "{key}" (first at line {first_seen[key]})'))
+            continue
+        first_seen[key] = k_line
+        result[key] = _convert(loader, value_node, path + (key,), spots, problems, (k_line, k_col))
+    return result
+
+
+def _scalar(loader, node, problems):
+    if node.tag not in _PLAIN_TAGS:
+        _check_tag(node, _TAG + "str", problems)
+        return node.value
+    if node.tag == _TAG + "timestamp":
+        # A date is not a type rules use; keep the text so the schema judges it as text.
+        return node.value
+    return loader.construct_object(node, deep=True)
+
+
+def _check_tag(node, expected, problems):
+    if node.tag != expected and node.tag not in _PLAIN_TAGS:
+        mark = node.start_mark
+        problems.append(YamlProblem(mark.line + 1, mark.column + 1, f'tag "{node.tag}" is not supported in rule files'))
+
+
+def _syntax_message(err: yaml.MarkedYAMLError) -> str:
+    parts = [p for p in (err.context, err.problem) if p]
+    return "invalid YAML: " + _lower_first("; ".join(parts) or "cannot parse")
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
