@@ -134,6 +134,7 @@ class Scraper:
             if size > self.max_body_bytes:
                 raise ScrapeFailure(TOO_LARGE, f"body over the {self.max_body_bytes}-byte cap")
             chunks.append(chunk)
+        response.close()  # marks the response finished so the connection can be reused
         return b"".join(chunks)
 
 

@@ -75,9 +75,6 @@ def _env_table():
     }
 
 
-ENV_NAMES = tuple(_env_table()) + ("METRICS_THRESHOLD",)
-
-
 def load_settings(environ, overrides: dict | None = None) -> Settings:
     """Build Settings from an environment mapping and flag overrides ({env name: raw value}).
 
@@ -277,3 +274,6 @@ def redact_url(url: str) -> str:
     url = re.sub(r"^(\w+://)[^/@]*@", r"\1***@", url)
     return re.sub(r"(?i)([?&](?:token|access_token|apikey|api_key|key|password|secret)=)[^&]*",
                   r"\1***", url)
+
+
+ENV_NAMES = tuple(_env_table()) + ("METRICS_THRESHOLD",)
