@@ -1,0 +1,95 @@
+"""`llm-healthcheck fake-server`: a simulated TGI, vLLM or SGLang /metrics on loopback."""
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+HELP = """Serve /metrics like a real TGI, vLLM or SGLang server, driven by a queueing model.
+
+Requests arrive as a Poisson process whose rate follows --profile (or --rate, or
+--rate-csv time,rate); the model of a continuous-batching server turns them into
+queue size, batch size, KV-cache usage, counters and latency histograms. GET /state
+shows the model as JSON. Stops cleanly on SIGTERM or SIGINT."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from exporter.sim.engines import ENGINES
+    from exporter.sim.profiles import NAMED
+
+    parser.add_argument("--engine", choices=ENGINES, default="tgi", help="which server's metrics to print (default tgi)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port to bind; 0 picks a free one (default 8080)")
+    load = parser.add_mutually_exclusive_group()
+    load.add_argument("--profile", choices=sorted(NAMED), help="named load profile (default steady)")
+    load.add_argument("--rate", type=float, metavar="REQ_PER_S", help="constant arrival rate")
+    load.add_argument("--rate-csv", type=Path, metavar="FILE", help="CSV of time,rate rows (seconds since start)")
+    parser.add_argument("--seed", type=int, help="random seed (default: the profile's own, else 1)")
+    parser.add_argument("--max-batch-size", type=int, help="running batch limit (default 16)")
+    parser.add_argument("--model-name", help="model_name label for vLLM and SGLang")
+
+
+def run(args: argparse.Namespace) -> int:
+    # Handlers first: a supervisor may send SIGTERM while we are still importing.
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
+    from dataclasses import replace
+
+    from exporter.sim.model import ModelConfig
+    from exporter.sim.profiles import ProfileError, build_profile, named_profile, read_trace, trace_rate
+    from exporter.sim.server import SimulatedServer, serve
+
+    if not 0 <= args.port <= 65535:
+        return _fail(f"--port must be 0..65535, got {args.port}")
+    try:
+        if args.rate_csv is not None:
+            rate, seed, what = trace_rate(read_trace(args.rate_csv)), 1, f"trace {args.rate_csv}"
+        elif args.rate is not None:
+            rate, seed, what = build_profile({"shape": "constant", "rate": args.rate}), 1, f"{args.rate:g} req/s"
+        else:
+            name = args.profile or "steady"
+            (rate, seed), what = named_profile(name), f"profile {name}"
+    except ProfileError as err:
+        return _fail(str(err))
+    if args.seed is not None:
+        seed = args.seed
+    config = ModelConfig()
+    try:
+        if args.max_batch_size is not None:
+            config = replace(config, max_batch_size=args.max_batch_size)
+        if args.model_name:
+            config = replace(config, model_name=args.model_name)
+    except ValueError as err:
+        return _fail(str(err))
+
+    simulated = SimulatedServer(args.engine, rate, config, seed)
+    try:
+        httpd = serve(args.host, args.port, simulated)
+    except OSError as err:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}")
+
+    worker = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    worker.start()
+    host, port = httpd.server_address[:2]
+    print(
+        f"fake-server: {args.engine} on http://{host}:{port}/metrics ({what}, seed {seed}, "
+        f"capacity ~{config.capacity():.1f} req/s)",
+        file=sys.stderr,
+        flush=True,
+    )
+    # The main thread only waits, so signal handlers run promptly; shutdown() must not be
+    # called from the thread running serve_forever.
+    while not stop.wait(0.1):
+        pass
+    httpd.shutdown()
+    httpd.server_close()
+    worker.join(timeout=5)
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"llm-healthcheck fake-server: {message}", file=sys.stderr)
+    return 2

@@ -1,0 +1,1 @@
+"""Simulated inference servers (a queueing model behind real-looking /metrics) and the capacity simulation."""

@@ -1,0 +1,323 @@
+"""What TGI, vLLM and SGLang print on /metrics, computed from one ServerModel.
+
+Each engine is a list of metric families (name, type, HELP, label sets, bucket
+bounds) shaped like the real servers' pages in ../shared/fixtures: TGI's
+counters without `_total`, its 35 geometric duration buckets and 1,024
+`tgi_batch_next_size` buckets; vLLM's `vllm:` names with `model_name` and
+`engine` labels and `le` first; SGLang's `_sum` line before its buckets.
+
+The same family objects give both the exposition text (for the fake server) and
+the samples the rule engine reads directly (for the simulation), so the two can
+never disagree.
+"""
+
+from collections.abc import Callable, Iterable
+
+from exporter.sim.model import ModelConfig, ServerModel
+
+Labels = tuple[tuple[str, str], ...]
+ENGINES = ("tgi", "vllm", "sglang")
+
+
+def _geometric(start: float, factor: float, count: int) -> list[float]:
+    # Multiplied step by step, as TGI's exporter does, so the bounds print exactly alike.
+    out, bound = [], start
+    for _ in range(count):
+        bound *= factor
+        out.append(bound)
+    return out
+
+
+def _linear(width: float, count: int) -> list[float]:
+    return [width * k for k in range(1, count + 1)]
+
+
+def _one_two_five(limit: int) -> list[float]:
+    out, exponent = [], 0
+    while True:
+        for mantissa in (1, 2, 5):
+            value = mantissa * 10**exponent
+            if value > limit:
+                return [float(v) for v in out]
+            out.append(value)
+        exponent += 1
+
+
+TGI_DURATION = _geometric(0.0001, 1.5, 35)
+VLLM_TTFT = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+             20.0, 40.0, 80.0, 160.0, 640.0, 2560.0]  # fmt: skip
+VLLM_LATENCY = [0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0,
+                240.0, 480.0, 960.0, 1920.0, 7680.0]  # fmt: skip
+VLLM_TPOT = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0]
+SGLANG_TTFT = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+               15.0, 20.0, 25.0, 30.0]  # fmt: skip
+SGLANG_E2E = [0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0]
+SGLANG_TPOT = [0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5,
+               0.75, 1.0, 2.5]  # fmt: skip
+
+
+def rust_number(value: float) -> str:
+    """TGI's exporter prints integral values without a decimal point."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(float(value))
+
+
+def python_number(value: float) -> str:
+    """prometheus_client's style: always a float, "1.0", "0.25", "+Inf"."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class Family:
+    """One metric family: static series keys and text prefixes, values read from the model."""
+
+    def __init__(self, name: str, kind: str, help_text: str | None, style: Callable[[float], str]):
+        self.name = name
+        self.kind = kind
+        self.help = help_text
+        self.style = style
+        self.keys: list[Labels] = []  # sorted labels with __name__, one per line
+        self.prefixes: list[str] = []  # "name{labels} "
+        self.sample_names: set[str] = set()
+        self.quantities: set[str] = set()  # model histograms this family reads
+        self._getters: list[Callable[[ServerModel], Iterable[float]]] = []
+
+    def add_line(self, sample_name: str, labels: list[tuple[str, str]]) -> None:
+        key = tuple(sorted(dict(labels, __name__=sample_name).items()))
+        body = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+        self.keys.append(key)
+        self.prefixes.append(f"{sample_name}{{{body}}} " if body else f"{sample_name} ")
+        self.sample_names.add(sample_name)
+
+    def add_getter(self, getter: Callable[[ServerModel], Iterable[float]]) -> None:
+        self._getters.append(getter)
+
+    def values(self, model: ServerModel) -> list[float]:
+        out: list[float] = []
+        for getter in self._getters:
+            out.extend(getter(model))
+        return out
+
+    def header(self) -> str:
+        head = f"# HELP {self.name} {self.help}\n" if self.help else ""
+        return head + f"# TYPE {self.name} {self.kind}\n"
+
+
+class Engine:
+    def __init__(self, name: str, style: Callable[[float], str], blank_after_family: bool, sum_first: bool,
+                 le_first: bool, visible: Callable[[ServerModel], bool] = lambda m: True):  # fmt: skip
+        self.name = name
+        self.style = style
+        self.families: list[Family] = []
+        self.histograms: dict[str, list[float]] = {}  # quantity -> bounds the model must keep
+        self._blank = blank_after_family
+        self._sum_first = sum_first
+        self._le_first = le_first
+        self._visible = visible
+
+    # ---- building -------------------------------------------------------------
+
+    def scalar(self, name, kind, help_text, children):
+        """children: list of (labels, getter(model) -> float)."""
+        fam = Family(name, kind, help_text, self.style)
+        for labels, getter in children:
+            fam.add_line(name, labels)
+            fam.add_getter(lambda m, g=getter: (g(m),))
+        self.families.append(fam)
+
+    def histogram(self, name, help_text, children, bounds):
+        """children: list of (labels, quantity); every child shares the bucket bounds."""
+        fam = Family(name, "histogram", help_text, self.style)
+        les = [self.style(b) for b in bounds] + ["+Inf"]
+        for labels, quantity in children:
+            self.histograms[quantity] = bounds
+            fam.quantities.add(quantity)
+            lines = []
+            for le in les:
+                lines.append((f"{name}_bucket", [("le", le)] + labels if self._le_first else labels + [("le", le)]))
+            tail = [(f"{name}_count", labels)]
+            if self._sum_first:
+                lines = [(f"{name}_sum", labels)] + lines + tail
+            else:
+                lines = lines + tail + [(f"{name}_sum", labels)]
+            for sample_name, line_labels in lines:
+                fam.add_line(sample_name, line_labels)
+            fam.add_getter(lambda m, q=quantity: _histogram_values(m.hist[q], self._sum_first))
+        self.families.append(fam)
+
+    # ---- reading --------------------------------------------------------------
+
+    def wanted_quantities(self, names: Iterable[str] | None) -> dict[str, list[float]]:
+        """Histograms the model must keep to answer for these sample names (None: all)."""
+        if names is None:
+            return dict(self.histograms)
+        names = set(names)
+        wanted = {}
+        for fam in self.families:
+            if fam.kind == "histogram" and fam.sample_names & names:
+                wanted.update({q: self.histograms[q] for q in fam.quantities})
+        return wanted
+
+    def families_for(self, names: Iterable[str] | None) -> list[Family]:
+        if names is None:
+            return list(self.families)
+        names = set(names)
+        return [fam for fam in self.families if fam.sample_names & names]
+
+    def samples(self, model: ServerModel, families: list[Family] | None = None) -> list[tuple[Labels, float]]:
+        """(labels, value) pairs with __name__ in the labels, for History.record."""
+        if not self._visible(model):
+            return []
+        out: list[tuple[Labels, float]] = []
+        for fam in self.families if families is None else families:
+            out.extend(zip(fam.keys, fam.values(model)))
+        return out
+
+    def render(self, model: ServerModel) -> str:
+        """The /metrics page in text format 0.0.4."""
+        if not self._visible(model):
+            return ""
+        parts: list[str] = []
+        style = self.style
+        for fam in self.families:
+            parts.append(fam.header())
+            parts.extend(f"{prefix}{style(value)}\n" for prefix, value in zip(fam.prefixes, fam.values(model)))
+            if self._blank:
+                parts.append("\n")
+        return "".join(parts)
+
+
+def _histogram_values(h, sum_first: bool) -> list[float]:
+    cumulative = h.cumulative()
+    if sum_first:
+        return [h.sum] + cumulative + [h.count]
+    return cumulative + [h.count, h.sum]
+
+
+def build_engine(name: str, config: ModelConfig) -> Engine:
+    if name == "tgi":
+        return _tgi(config)
+    if name == "vllm":
+        return _vllm(config)
+    if name == "sglang":
+        return _sglang(config)
+    raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {name!r}")
+
+
+def _tgi(config: ModelConfig) -> Engine:
+    # TGI registers each series on first use, so a fresh server prints none of them.
+    e = Engine("tgi", rust_number, blank_after_family=True, sum_first=False, le_first=False,
+               visible=lambda m: m.arrived > 0)  # fmt: skip
+    e.scalar("tgi_request_success", "counter", "Number of successful requests", [([], lambda m: m.completed)])
+    e.scalar("tgi_request_count", "counter", "Total number of requests", [([], lambda m: m.arrived)])
+    e.scalar("tgi_batch_inference_success", "counter",
+             "Number of successful inference calls per method (prefill or decode)",
+             [([("method", "prefill")], lambda m: m.prefill_batches),
+              ([("method", "decode")], lambda m: int(m.g))])  # fmt: skip
+    e.scalar("tgi_batch_inference_count", "counter", "Inference calls per method (prefill or decode)",
+             [([("method", "decode")], lambda m: int(m.g)),
+              ([("method", "prefill")], lambda m: m.prefill_batches)])  # fmt: skip
+    e.scalar("tgi_queue_size", "gauge", "Current queue size", [([], lambda m: m.queue_size)])
+    e.scalar("tgi_batch_current_max_tokens", "gauge", "Maximum tokens for the current batch",
+             [([], lambda m: m.kv_reserved_tokens)])  # fmt: skip
+    e.scalar("tgi_batch_current_size", "gauge", "Current batch size", [([], lambda m: m.running)])
+    e.histogram("tgi_request_input_length", "Input token length per request", [([], "prompt_tokens")],
+                _linear(config.prompt_tokens.high / 100, 100))  # fmt: skip
+    e.histogram("tgi_request_max_new_tokens", "Maximum new tokens per request", [([], "max_new_tokens")],
+                _linear(config.max_new_tokens / 100, 100))  # fmt: skip
+    e.histogram("tgi_request_inference_duration", "Request inference duration", [([], "inference_time")],
+                TGI_DURATION)  # fmt: skip
+    e.histogram("tgi_batch_forward_duration", "Batch forward duration per method (prefill or decode)",
+                [([("method", "prefill")], "prefill_forward"), ([("method", "decode")], "decode_forward")],
+                TGI_DURATION)  # fmt: skip
+    e.histogram("tgi_request_duration", "Request duration", [([], "e2e")], TGI_DURATION)
+    e.histogram("tgi_request_queue_duration", "Request queue duration", [([], "queue_time")], TGI_DURATION)
+    e.histogram("tgi_request_mean_time_per_token_duration", "Mean time per token per request", [([], "tpot")],
+                TGI_DURATION)  # fmt: skip
+    e.histogram("tgi_request_generated_tokens", "Generated tokens per request", [([], "output_tokens")],
+                _linear(config.max_new_tokens / 100, 100))  # fmt: skip
+    e.histogram("tgi_batch_next_size", "Batch size of the next batch", [([], "batch_next_size")],
+                [float(k) for k in range(1, 1025)])  # fmt: skip
+    return e
+
+
+def _vllm(config: ModelConfig) -> Engine:
+    e = Engine("vllm", python_number, blank_after_family=False, sum_first=False, le_first=True)
+    labels = [("model_name", config.model_name), ("engine", "0")]
+    block = 16
+    e.scalar("vllm:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig",
+             [([("block_size", str(block)), ("cache_dtype", "auto"), ("enable_prefix_caching", "False"),
+                ("gpu_memory_utilization", "0.9"), ("num_gpu_blocks", str(config.kv_cache_tokens // block))],
+               lambda m: 1.0)])  # fmt: skip
+    e.scalar("vllm:num_requests_running", "gauge", "Number of requests in model execution batches.",
+             [(labels, lambda m: m.running)])  # fmt: skip
+    e.scalar("vllm:num_requests_waiting", "gauge", "Number of requests waiting to be processed.",
+             [(labels, lambda m: m.queue_size)])  # fmt: skip
+    e.scalar("vllm:kv_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage.",
+             [(labels, lambda m: m.kv_usage)])  # fmt: skip
+    e.scalar("vllm:num_preemptions_total", "counter", "Cumulative number of preemption from the engine.",
+             [(labels, lambda m: 0.0)])  # fmt: skip
+    e.scalar("vllm:prompt_tokens_total", "counter", "Number of prefill tokens processed.",
+             [(labels, lambda m: m.prompt_tokens_total)])  # fmt: skip
+    e.scalar("vllm:generation_tokens_total", "counter", "Number of generation tokens processed.",
+             [(labels, lambda m: float(int(m.generated_tokens_total + 1e-9)))])  # fmt: skip
+    e.scalar("vllm:request_success_total", "counter", "Count of successfully processed requests.",
+             [([("finished_reason", "stop")] + labels, lambda m: m.completed - m.finished_length),
+              ([("finished_reason", "length")] + labels, lambda m: m.finished_length)])  # fmt: skip
+    e.histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.",
+                [(labels, "ttft")], VLLM_TTFT)  # fmt: skip
+    e.histogram("vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.",
+                [(labels, "e2e")], VLLM_LATENCY)  # fmt: skip
+    e.histogram("vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.",
+                [(labels, "queue_time")], VLLM_LATENCY)  # fmt: skip
+    e.histogram("vllm:request_inference_time_seconds", "Histogram of time spent in RUNNING phase for request.",
+                [(labels, "inference_time")], VLLM_LATENCY)  # fmt: skip
+    e.histogram("vllm:request_prefill_time_seconds", "Histogram of time spent in PREFILL phase for request.",
+                [(labels, "prefill_time")], VLLM_LATENCY)  # fmt: skip
+    e.histogram("vllm:request_decode_time_seconds", "Histogram of time spent in DECODE phase for request.",
+                [(labels, "decode_time")], VLLM_LATENCY)  # fmt: skip
+    e.histogram("vllm:request_time_per_output_token_seconds",
+                "Histogram of time_per_output_token_seconds per request.", [(labels, "tpot")], VLLM_TPOT)  # fmt: skip
+    max_len = config.prompt_tokens.high + config.output_tokens.high
+    e.histogram("vllm:request_prompt_tokens", "Number of prefill tokens processed.",
+                [(labels, "prompt_tokens")], _one_two_five(max_len))  # fmt: skip
+    e.histogram("vllm:request_generation_tokens", "Number of generation tokens processed.",
+                [(labels, "output_tokens")], _one_two_five(max_len))  # fmt: skip
+    return e
+
+
+def _sglang(config: ModelConfig) -> Engine:
+    e = Engine("sglang", python_number, blank_after_family=False, sum_first=True, le_first=True)
+    labels = [("model_name", config.model_name)]
+    e.scalar("sglang:prompt_tokens_total", "counter", "Number of prefill tokens processed.",
+             [(labels, lambda m: m.prompt_tokens_total)])  # fmt: skip
+    e.scalar("sglang:generation_tokens_total", "counter", "Number of generation tokens processed.",
+             [(labels, lambda m: float(int(m.generated_tokens_total + 1e-9)))])  # fmt: skip
+    e.scalar("sglang:token_usage", "gauge", "The token usage", [(labels, lambda m: round(m.kv_usage, 2))])
+    e.scalar("sglang:cache_hit_rate", "gauge", "The cache hit rate", [(labels, lambda m: 0.0)])
+    e.histogram("sglang:time_to_first_token_seconds", "Histogram of time to first token in seconds.",
+                [(labels, "ttft")], SGLANG_TTFT)  # fmt: skip
+    e.histogram("sglang:e2e_request_latency_seconds", "Histogram of End-to-end request latency in seconds",
+                [(labels, "e2e")], SGLANG_E2E)  # fmt: skip
+    e.histogram("sglang:time_per_output_token_seconds", "Histogram of time per output token in seconds.",
+                [(labels, "tpot")], SGLANG_TPOT)  # fmt: skip
+    e.scalar("sglang:num_running_reqs", "gauge", "The number of running requests", [(labels, lambda m: m.running)])
+    e.scalar("sglang:num_used_tokens", "gauge", "The number of used tokens",
+             [(labels, lambda m: float(int(m.kv_used_tokens)))])  # fmt: skip
+    e.scalar("sglang:gen_throughput", "gauge", "The generate throughput (token/s)",
+             [(labels, lambda m: m.decoding / m.step_seconds)])  # fmt: skip
+    e.scalar("sglang:num_queue_reqs", "gauge", "The number of requests in the waiting queue",
+             [(labels, lambda m: m.queue_size)])  # fmt: skip
+    return e
