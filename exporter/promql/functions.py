@@ -1,0 +1,417 @@
+"""The supported PromQL functions: range-vector functions and instant-vector functions."""
+
+import math
+from datetime import datetime, timezone
+
+from . import labels as L
+from .histogram import histogram_quantile
+from .numeric import INF, NAN, div, kahan_inc, quantile, safe
+
+# --- range-vector functions: one value per series from its samples in (start, end] ---
+
+
+def _extrapolated(times, values, start, end, rng, is_counter, is_rate):
+    """Prometheus' extrapolatedRate for rate(), increase() and delta()."""
+    n = len(values)
+    if n < 2:
+        return None
+    first_t, last_t = times[0], times[-1]
+    result = values[-1] - values[0]
+    if is_counter:
+        prev = values[0]
+        for v in values[1:]:
+            if v < prev:
+                result += prev  # a counter reset: the value before it was lost
+            prev = v
+    to_start = first_t - start
+    to_end = end - last_t
+    sampled = last_t - first_t
+    average = sampled / (n - 1)
+    # Extrapolate to a boundary only when a sample would be expected there; otherwise
+    # assume the series starts/ends half an interval beyond its first/last sample.
+    threshold = average * 1.1
+    if to_start >= threshold:
+        to_start = average / 2
+    if is_counter:
+        # A counter cannot go below zero, so never extrapolate past its zero point.
+        to_zero = to_start
+        if result > 0 and values[0] >= 0:
+            to_zero = sampled * (values[0] / result)
+        if to_zero < to_start:
+            to_start = to_zero
+    if to_end >= threshold:
+        to_end = average / 2
+    factor = (sampled + to_start + to_end) / sampled
+    if is_rate:
+        factor /= rng
+    return result * factor
+
+
+def _rate(times, values, start, end, rng, params):
+    return _extrapolated(times, values, start, end, rng, True, True)
+
+
+def _increase(times, values, start, end, rng, params):
+    return _extrapolated(times, values, start, end, rng, True, False)
+
+
+def _delta(times, values, start, end, rng, params):
+    return _extrapolated(times, values, start, end, rng, False, False)
+
+
+def _instant(times, values, is_rate):
+    if len(values) < 2:
+        return None
+    interval = times[-1] - times[-2]
+    if interval == 0:
+        return None
+    last, prev = values[-1], values[-2]
+    if is_rate and last < prev:
+        result = last  # counter reset between the last two samples
+    else:
+        result = last - prev
+    return result / interval if is_rate else result
+
+
+def _irate(times, values, start, end, rng, params):
+    return _instant(times, values, True)
+
+
+def _idelta(times, values, start, end, rng, params):
+    return _instant(times, values, False)
+
+
+def _linear_regression(times, values, intercept_time):
+    n = 0.0
+    sum_x = c_x = sum_y = c_y = sum_xy = c_xy = sum_x2 = c_x2 = 0.0
+    init_y = values[0]
+    const_y = True
+    for i, (t, v) in enumerate(zip(times, values)):
+        if const_y and i > 0 and v != init_y:
+            const_y = False
+        n += 1.0
+        x = t - intercept_time
+        sum_x, c_x = kahan_inc(x, sum_x, c_x)
+        sum_y, c_y = kahan_inc(v, sum_y, c_y)
+        sum_xy, c_xy = kahan_inc(x * v, sum_xy, c_xy)
+        sum_x2, c_x2 = kahan_inc(x * x, sum_x2, c_x2)
+    if const_y:
+        if math.isinf(init_y):
+            return NAN, NAN
+        return 0.0, init_y
+    sum_x += c_x
+    sum_y += c_y
+    sum_xy += c_xy
+    sum_x2 += c_x2
+    cov_xy = sum_xy - sum_x * sum_y / n
+    var_x = sum_x2 - sum_x * sum_x / n
+    slope = div(cov_xy, var_x)
+    intercept = sum_y / n - slope * sum_x / n
+    return slope, intercept
+
+
+def _deriv(times, values, start, end, rng, params):
+    if len(values) < 2:
+        return None
+    return _linear_regression(times, values, times[0])[0]
+
+
+def _predict_linear(times, values, start, end, rng, params):
+    if len(values) < 2:
+        return None
+    slope, intercept = _linear_regression(times, values, end)
+    return slope * params[0] + intercept
+
+
+def _changes(times, values, start, end, rng, params):
+    changes = 0
+    prev = values[0]
+    for v in values[1:]:
+        if v != prev and not (v != v and prev != prev):
+            changes += 1
+        prev = v
+    return float(changes)
+
+
+def _resets(times, values, start, end, rng, params):
+    resets = 0
+    prev = values[0]
+    for v in values[1:]:
+        if v < prev:
+            resets += 1
+        prev = v
+    return float(resets)
+
+
+def _avg_over_time(times, values, start, end, rng, params):
+    total, count = values[0], 1.0
+    mean = c = 0.0
+    incremental = False
+    for v in values[1:]:
+        count += 1
+        if not incremental:
+            new_sum, new_c = kahan_inc(v, total, c)
+            if not math.isinf(new_sum):
+                total, c = new_sum, new_c
+                continue
+            incremental = True
+            mean = total / (count - 1)
+            c /= count - 1
+        q = (count - 1) / count
+        mean, c = kahan_inc(v / count, q * mean, q * c)
+    if incremental:
+        return mean + c
+    return total / count + c / count
+
+
+def _sum_over_time(times, values, start, end, rng, params):
+    total = c = 0.0
+    for v in values:
+        total, c = kahan_inc(v, total, c)
+    return total if math.isinf(total) else total + c
+
+
+def _max_over_time(times, values, start, end, rng, params):
+    best = values[0]
+    for v in values:
+        if v > best or best != best:
+            best = v
+    return best
+
+
+def _min_over_time(times, values, start, end, rng, params):
+    best = values[0]
+    for v in values:
+        if v < best or best != best:
+            best = v
+    return best
+
+
+def _count_over_time(times, values, start, end, rng, params):
+    return float(len(values))
+
+
+def _last_over_time(times, values, start, end, rng, params):
+    return values[-1]
+
+
+def _first_over_time(times, values, start, end, rng, params):
+    return values[0]
+
+
+def _present_over_time(times, values, start, end, rng, params):
+    return 1.0
+
+
+def _variance(values):
+    count = mean = c_mean = aux = c_aux = 0.0
+    for v in values:
+        count += 1
+        delta = v - (mean + c_mean)
+        mean, c_mean = kahan_inc(delta / count, mean, c_mean)
+        aux, c_aux = kahan_inc(delta * (v - (mean + c_mean)), aux, c_aux)
+    return (aux + c_aux) / count
+
+
+def _stdvar_over_time(times, values, start, end, rng, params):
+    return _variance(values)
+
+
+def _stddev_over_time(times, values, start, end, rng, params):
+    return math.sqrt(_variance(values))
+
+
+def _quantile_over_time(times, values, start, end, rng, params):
+    return quantile(params[0], values)
+
+
+def _mad_over_time(times, values, start, end, rng, params):
+    median = quantile(0.5, values)
+    return quantile(0.5, [abs(v - median) for v in values])
+
+
+# name -> (implementation, keeps the metric name, index of the range argument)
+RANGE_FUNCTIONS = {
+    "rate": (_rate, False, 0),
+    "irate": (_irate, False, 0),
+    "increase": (_increase, False, 0),
+    "delta": (_delta, False, 0),
+    "idelta": (_idelta, False, 0),
+    "deriv": (_deriv, False, 0),
+    "predict_linear": (_predict_linear, False, 0),
+    "changes": (_changes, False, 0),
+    "resets": (_resets, False, 0),
+    "avg_over_time": (_avg_over_time, False, 0),
+    "sum_over_time": (_sum_over_time, False, 0),
+    "min_over_time": (_min_over_time, False, 0),
+    "max_over_time": (_max_over_time, False, 0),
+    "count_over_time": (_count_over_time, False, 0),
+    "last_over_time": (_last_over_time, True, 0),
+    "first_over_time": (_first_over_time, True, 0),
+    "present_over_time": (_present_over_time, False, 0),
+    "stddev_over_time": (_stddev_over_time, False, 0),
+    "stdvar_over_time": (_stdvar_over_time, False, 0),
+    "quantile_over_time": (_quantile_over_time, False, 1),
+    "mad_over_time": (_mad_over_time, False, 0),
+}
+
+
+# --- instant-vector functions: element-wise math ---
+
+
+def _sgn(v):
+    if v < 0:
+        return -1.0
+    if v > 0:
+        return 1.0
+    return v
+
+
+def _log_domain(x):
+    return -INF if x == 0 else NAN
+
+
+def _atanh_domain(x):
+    if x == 1:
+        return INF
+    if x == -1:
+        return -INF
+    return NAN
+
+
+def _keep_nonfinite(fn):
+    return lambda v: v if not math.isfinite(v) else float(fn(v))
+
+
+def _signed_overflow(fn):
+    def call(v):
+        try:
+            return fn(v)
+        except OverflowError:
+            return math.copysign(INF, v)
+        except ValueError:
+            return NAN
+
+    return call
+
+
+ELEMENTWISE = {
+    "abs": abs,
+    "ceil": _keep_nonfinite(math.ceil),
+    "floor": _keep_nonfinite(math.floor),
+    "exp": safe(math.exp),
+    "sqrt": safe(math.sqrt),
+    "ln": safe(math.log, _log_domain),
+    "log2": safe(math.log2, _log_domain),
+    "log10": safe(math.log10, _log_domain),
+    "sgn": _sgn,
+    "sin": safe(math.sin),
+    "cos": safe(math.cos),
+    "tan": safe(math.tan),
+    "asin": safe(math.asin),
+    "acos": safe(math.acos),
+    "atan": safe(math.atan),
+    "sinh": _signed_overflow(math.sinh),
+    "cosh": safe(math.cosh),
+    "tanh": safe(math.tanh),
+    "asinh": safe(math.asinh),
+    "acosh": safe(math.acosh),
+    "atanh": safe(math.atanh, _atanh_domain),
+    "deg": lambda v: v * 180 / math.pi,
+    "rad": lambda v: v * math.pi / 180,
+}
+
+
+def apply_elementwise(fn, vector: list) -> list:
+    return [(L.drop_name(labels), fn(v)) for labels, v in vector]
+
+
+def round_vector(vector: list, to_nearest: float) -> list:
+    inverse = 1.0 / to_nearest if to_nearest != 0 else math.copysign(INF, to_nearest)
+
+    def one(v):
+        # Prometheus rounds half up, on the inverse to limit float error.
+        x = v * inverse + 0.5
+        if not math.isfinite(x):
+            return x / inverse if x == x else NAN
+        return math.floor(x) / inverse
+
+    return [(L.drop_name(labels), one(v)) for labels, v in vector]
+
+
+def clamp(vector: list, low: float, high: float) -> list:
+    if high < low:
+        return []
+    return [(L.drop_name(labels), _go_max(low, _go_min(high, v))) for labels, v in vector]
+
+
+def _go_min(a: float, b: float) -> float:
+    # Go's math.Min: NaN wins, unlike Python's min() which depends on argument order.
+    if a != a or b != b:
+        return NAN
+    return a if a < b else b
+
+
+def _go_max(a: float, b: float) -> float:
+    if a != a or b != b:
+        return NAN
+    return a if a > b else b
+
+
+def absent_labels(matchers: tuple) -> tuple:
+    """The labels absent() reports: the selector's unique equality matchers."""
+    result: dict = {}
+    seen: set = set()
+    for op, name, value in matchers:
+        if name == L.NAME:
+            continue
+        if op == "=" and name not in seen:
+            result[name] = value
+            seen.add(name)
+        else:
+            result.pop(name, None)
+    return tuple(sorted((k, v) for k, v in result.items() if v))
+
+
+def sort_vector(vector: list, descending: bool) -> list:
+    # NaN goes last either way.
+    if descending:
+        return sorted(vector, key=lambda s: (s[1] != s[1], -s[1] if s[1] == s[1] else 0.0))
+    return sorted(vector, key=lambda s: (s[1] != s[1], s[1] if s[1] == s[1] else 0.0))
+
+
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(int(seconds), tz=timezone.utc)
+
+
+def _days_in_month(t: datetime) -> float:
+    if t.month == 12:
+        return 31.0
+    return float((t.replace(day=1, month=t.month + 1) - t.replace(day=1)).days)
+
+
+DATE_FUNCTIONS = {
+    "day_of_month": lambda t: float(t.day),
+    "day_of_week": lambda t: float(t.isoweekday() % 7),
+    "day_of_year": lambda t: float(t.timetuple().tm_yday),
+    "days_in_month": _days_in_month,
+    "hour": lambda t: float(t.hour),
+    "minute": lambda t: float(t.minute),
+    "month": lambda t: float(t.month),
+    "year": lambda t: float(t.year),
+}
+
+
+def date_value(fn, seconds: float) -> float:
+    if not math.isfinite(seconds):
+        return NAN
+    try:
+        return fn(_utc(seconds))
+    except (OverflowError, ValueError, OSError):
+        return NAN
+
+
+__all__ = [
+    "RANGE_FUNCTIONS", "ELEMENTWISE", "DATE_FUNCTIONS", "apply_elementwise", "round_vector",
+    "clamp", "absent_labels", "sort_vector", "date_value", "histogram_quantile",
+]
