@@ -32,7 +32,7 @@ class ReloadStatus:
     last_ok: bool = True
     last_success: float | None = None  # unix seconds of the last successful (re)load
     last_error: str = ""
-    counts: MappingProxyType = field(default=_EMPTY)  # result -> n
+    counts: MappingProxyType = field(default_factory=lambda: _EMPTY)  # result -> n
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,9 @@ class Decision:
     rules: tuple = ()  # engine.RuleStatus per rule
     scrape: ScrapeStatus = ScrapeStatus()
     reload: ReloadStatus = ReloadStatus()
-    rule_transitions: MappingProxyType = field(default=_EMPTY)  # (rule, to) -> n
-    readiness_transitions: MappingProxyType = field(default=_EMPTY)  # "ready"/"unready" -> n
-    scrape_failures: MappingProxyType = field(default=_EMPTY)  # reason -> n
+    rule_transitions: MappingProxyType = field(default_factory=lambda: _EMPTY)  # (rule, to) -> n
+    readiness_transitions: MappingProxyType = field(default_factory=lambda: _EMPTY)  # "ready"/"unready" -> n
+    scrape_failures: MappingProxyType = field(default_factory=lambda: _EMPTY)  # reason -> n
     evaluation_duration: float = 0.0
     cycle: int = 0
 

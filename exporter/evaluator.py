@@ -11,7 +11,7 @@ POST /-/reload merely ask for one), so a rule set is never swapped in the middle
 import hashlib
 import logging
 import threading
-import time
+import time as _time
 from collections import Counter
 from dataclasses import replace
 
@@ -31,8 +31,8 @@ RELOAD_RESULTS = ("success", "failure")
 
 
 class SystemClock:
-    time = staticmethod(time.time)
-    monotonic = staticmethod(time.monotonic)
+    time = staticmethod(_time.time)
+    monotonic = staticmethod(_time.monotonic)
 
 
 class RulesSource:

@@ -10,6 +10,7 @@ Signals:
   replace the worker and lose every rule's state.
 """
 
+import math
 import os
 import signal
 import sys
@@ -24,7 +25,7 @@ def options(settings) -> dict:
         "workers": 1,
         "worker_class": "gthread",
         "threads": settings.threads,
-        "graceful_timeout": settings.graceful_timeout,
+        "graceful_timeout": max(1, math.ceil(settings.graceful_timeout)),
         "timeout": 30,
         "keepalive": 5,
         "accesslog": None,
