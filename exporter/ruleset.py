@@ -42,7 +42,7 @@ _KEY_HINTS = {
     "threshold": "above or below", "alert": "name", "expression": "expr", "query": "expr",
     "annotations": "description", "summary": "description", "keep_firing": "keep_firing_for",
     "recover": "recover_below or recover_above", "url": "endpoint", "scrape_interval": "interval",
-    "scrape_timeout": "timeout",
+    "scrape_timeout": "timeout", "groups": "rules",
 }
 
 
@@ -89,7 +89,7 @@ def load_rules(paths: Sequence[str]) -> RuleSet:
         loader.load_file(file, data)
     problems.extend(loader.problems)
     if files and not problems and not loader.rules:
-        problems.append(Problem(files[0], message="no rules: none of the files has an entry under rules:"))
+        problems.append(Problem(files[0], message="no rules defined: rules: is empty or missing in every file"))
     if problems:
         raise ConfigError(problems)
     return RuleSet(tuple(loader.rules), loader.scrape or ScrapeConfig(), digest.hexdigest(), tuple(files))
@@ -178,7 +178,9 @@ class _Loader:
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as err:
-            self.problems.append(Problem(file, message=f"not UTF-8 text (bad byte at offset {err.start})"))
+            line = data.count(b"\n", 0, err.start) + 1
+            col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+            self.problems.append(Problem(file, line, col, message="not UTF-8 text; save the file as UTF-8"))
             return
         doc = parse_document(text)
         ctx = _FileContext(file, doc, problems)

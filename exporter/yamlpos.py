@@ -82,7 +82,7 @@ def surprise_hint(spot: Spot | None, value: object) -> str:
     if isinstance(value, bool) and raw.lower() not in ("true", "false"):
         return f"YAML 1.1 reads {raw} as the boolean {str(value).lower()}; quote it if you mean the text"
     if isinstance(value, str) and _FLOATISH.match(raw):
-        return f"YAML 1.1 reads {raw} as text, not a number; write it with a dot and a signed exponent, like {_float_spelling(raw)}"
+        return f"YAML 1.1 reads {raw} as text, not a number; write {_float_spelling(raw)}"
     if value is None and raw == "":
         return "the key has no value"
     number_hint = surprising_number(spot, value)
@@ -98,7 +98,8 @@ def surprising_number(spot: Spot | None, value: object) -> str:
     raw = spot.raw
     shown = _number_text(value)
     if isinstance(value, int) and _OCTAL.match(raw) and raw.strip("+-") != "0":
-        return f"YAML 1.1 reads {raw} as the octal number {shown}; drop the leading zero or write {shown}"
+        decimal = ("-" if raw.startswith("-") else "") + raw.lstrip("+-").lstrip("0").replace("_", "")
+        return f"YAML 1.1 reads {raw} as the octal number {shown}; write {decimal} without the leading zero"
     if _BASE.match(raw):
         return f"YAML 1.1 reads {raw} as {shown}; write the decimal number"
     if ":" in raw:
@@ -109,15 +110,21 @@ def surprising_number(spot: Spot | None, value: object) -> str:
 
 
 def _float_spelling(raw: str) -> str:
+    """How to write the number so YAML 1.1 reads it as one: a dot and a signed exponent, or plain digits."""
     try:
         number = float(raw.replace("_", ""))
     except ValueError:
-        return "1.0e+3"
+        return "it with a dot and a signed exponent, like 1.0e+3"
     mantissa, _, exponent = f"{number:e}".partition("e")
     mantissa = mantissa.rstrip("0")
     if mantissa.endswith("."):
         mantissa += "0"
-    return f"{mantissa}e{exponent[0]}{int(exponent[1:])}"
+    spelled = f"{mantissa}e{exponent[0]}{int(exponent[1:])}"
+    if number.is_integer() and abs(number) < 1e15:
+        return f"{int(number)} or {spelled}"
+    if "e" not in repr(number):
+        return f"{number!r} or {spelled}"
+    return spelled
 
 
 def _number_text(value) -> str:
@@ -127,24 +134,33 @@ def _number_text(value) -> str:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader whose composer reports anchors and aliases instead of sharing nodes."""
+    """SafeLoader whose composer reports aliases (and anchors nothing refers to) instead of sharing nodes."""
 
     def __init__(self, text, problems):
         super().__init__(text)
         self._problems = problems
+        self._unused_anchors: dict = {}
 
     def compose_node(self, parent, index):
         event = self.peek_event()
         mark = event.start_mark
         if isinstance(event, yaml.AliasEvent):
+            # One problem per use, naming the anchor; the anchor itself is then not a second problem.
+            self._unused_anchors.pop(event.anchor, None)
             self._problems.append(
                 YamlProblem(mark.line + 1, mark.column + 1,
                             f"alias *{event.anchor}: anchors and aliases are not allowed in rule files; write the value out"))
         elif getattr(event, "anchor", None) is not None:
+            self._unused_anchors[event.anchor] = mark
+        return super().compose_node(parent, index)
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        for anchor, mark in self._unused_anchors.items():
             self._problems.append(
                 YamlProblem(mark.line + 1, mark.column + 1,
-                            f"anchor &{event.anchor}: anchors and aliases are not allowed in rule files; write the value out"))
-        return super().compose_node(parent, index)
+                            f"anchor &{anchor}: anchors and aliases are not allowed in rule files; remove it"))
+        return node
 
 
 def _convert(loader, node, path, spots, problems, key_spot):
@@ -192,8 +208,18 @@ def _check_tag(node, expected, problems):
 
 
 def _syntax_message(err: yaml.MarkedYAMLError) -> str:
-    parts = [p for p in (err.context, err.problem) if p]
-    return "invalid YAML: " + _lower_first("; ".join(parts) or "cannot parse")
+    if err.problem and "'\\t'" in err.problem:
+        return "invalid YAML: a tab character where indentation is expected; indent with spaces"
+    if err.context and err.context.startswith("expected a single document"):
+        return "invalid YAML: a second document (after ---); a rule file holds one document"
+    message = "invalid YAML: " + _lower_first(err.problem or err.context or "cannot parse")
+    mark, where = err.context_mark, err.problem_mark
+    if err.problem and err.context and mark and (not where or mark.line != where.line):
+        # "while parsing a flow sequence" alone does not say which one; point at its start.
+        message += f" ({err.context} that starts at line {mark.line + 1}, column {mark.column + 1})"
+    elif err.problem and err.context:
+        message += f" ({err.context})"
+    return message
 
 
 def _lower_first(text: str) -> str:
