@@ -28,6 +28,11 @@ STALE = _Stale()
 
 _NAME = "__name__"
 
+# Window edges are compared with this slack (1 µs) so that a sample exactly on an edge
+# lands on the same side as in Prometheus' integer milliseconds, whatever float rounding
+# the subtraction `at - range` brings.
+EPS = 1e-6
+
 
 class Series:
     """Samples of one series in time order; a value of None is a staleness marker."""
@@ -55,21 +60,21 @@ class Series:
         times = self.times
         if not times:
             return None
-        if times[-1] <= at:
+        if times[-1] <= at + EPS:
             i = len(times) - 1
         else:
-            i = bisect_right(times, at) - 1
+            i = bisect_right(times, at + EPS) - 1
             if i < 0:
                 return None
-        if times[i] <= at - lookback:
+        if times[i] <= at - lookback + EPS:
             return None
         return self.values[i]
 
     def sample_at(self, at: float, lookback: float) -> tuple[float, float] | None:
         """(timestamp, value) of the newest sample in (at - lookback, at], or None."""
         times = self.times
-        i = bisect_right(times, at) - 1
-        if i < 0 or times[i] <= at - lookback:
+        i = bisect_right(times, at + EPS) - 1
+        if i < 0 or times[i] <= at - lookback + EPS:
             return None
         value = self.values[i]
         return None if value is None else (times[i], value)
@@ -77,8 +82,8 @@ class Series:
     def window(self, start: float, end: float) -> tuple[list[float], list[float]]:
         """Times and values of the samples in (start, end], staleness markers left out."""
         times = self.times
-        lo = bisect_right(times, start)
-        hi = len(times) if times and times[-1] <= end else bisect_right(times, end)
+        lo = bisect_right(times, start + EPS)
+        hi = len(times) if times and times[-1] <= end + EPS else bisect_right(times, end + EPS)
         ts = times[lo:hi]
         vs = self.values[lo:hi]
         if None in vs:

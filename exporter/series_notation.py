@@ -20,7 +20,8 @@ class SeriesNotationError(ValueError):
     """A malformed item; str() names the item and what was expected."""
 
 
-_NUMBER = r"(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[iI][nN][fF]|[nN][aA][nN])"
+# No hex literals: "0x10" reads as zero repeated ten more times, as in Prometheus.
+_NUMBER = r"(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[iI][nN][fF]|[nN][aA][nN])"
 _ITEM = re.compile(
     rf"(?P<base>stale|[+-]?{_NUMBER})(?:(?P<delta>[+-]{_NUMBER})?x(?P<count>\d+))?"
 )
@@ -66,11 +67,7 @@ def expand_values(text: str) -> list:
 
 
 def _number(text: str) -> float:
-    sign = -1.0 if text.startswith("-") else 1.0
-    body = text.lstrip("+-")
-    if body[:2] in ("0x", "0X"):
-        return sign * float(int(body, 16))
-    return sign * float(body)
+    return float(text)
 
 
 def _check_size(out: list, adding: int, item: str) -> None:

@@ -226,6 +226,8 @@ def _quantile_over_time(times, values, start, end, rng, params):
 
 
 def _mad_over_time(times, values, start, end, rng, params):
+    if any(v != v for v in values):
+        return NAN  # a NaN sample poisons the result instead of being sorted away
     median = quantile(0.5, values)
     return quantile(0.5, [abs(v - median) for v in values])
 

@@ -3,6 +3,7 @@
 import re
 
 from .errors import PromQLError
+from .regex import RegexSyntaxError, to_python
 
 _NAME = "__name__"
 
@@ -15,8 +16,8 @@ def compile_matcher(op: str, name: str, value: str):
         return lambda m: m.get(name, "") != value
     try:
         # Prometheus anchors the expression at both ends and lets "." match newlines.
-        pattern = re.compile(value, re.DOTALL)
-    except re.error as err:
+        pattern = re.compile(to_python(value), re.DOTALL)
+    except (re.error, RegexSyntaxError) as err:
         raise PromQLError(f'invalid regular expression "{value}" for label "{name}": {err}') from None
     full = pattern.fullmatch
     if op == "=~":
