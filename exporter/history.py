@@ -37,7 +37,7 @@ EPS = 1e-6
 class Series:
     """Samples of one series in time order; a value of None is a staleness marker."""
 
-    __slots__ = ("labels", "label_map", "name", "times", "values", "_no_name")
+    __slots__ = ("labels", "label_map", "name", "times", "values", "_no_name", "_stale")
 
     def __init__(self, labels: Labels):
         self.labels = labels
@@ -46,6 +46,7 @@ class Series:
         self.times: list[float] = []
         self.values: list[float | None] = []
         self._no_name: Labels | None = None
+        self._stale = 0  # staleness markers held; range reads skip filtering when zero
 
     @property
     def labels_without_name(self) -> Labels:
@@ -86,7 +87,7 @@ class Series:
         hi = len(times) if times and times[-1] <= end + EPS else bisect_right(times, end + EPS)
         ts = times[lo:hi]
         vs = self.values[lo:hi]
-        if None in vs:
+        if self._stale and None in vs:
             pairs = [(t, v) for t, v in zip(ts, vs) if v is not None]
             ts = [t for t, _ in pairs]
             vs = [v for _, v in pairs]
@@ -95,16 +96,21 @@ class Series:
     def _append(self, t: float, value: float | None) -> None:
         if self.times and self.times[-1] == t:
             # Two samples at one instant: the later one wins, as a re-scrape would.
+            self._stale += (value is None) - (self.values[-1] is None)
             self.values[-1] = value
             return
         self.times.append(t)
         self.values.append(value)
+        if value is None:
+            self._stale += 1
 
     def _drop_before(self, cutoff: float, keep_last: bool) -> int:
         k = bisect_left(self.times, cutoff)
         if keep_last:
             k = min(k, len(self.times) - 1)
         if k > 0:
+            if self._stale:
+                self._stale -= self.values[:k].count(None)
             del self.times[:k]
             del self.values[:k]
         return k
@@ -148,10 +154,13 @@ class History:
         A series present in the previous recorded scrape but absent from this one gets a staleness
         marker at `timestamp` (Prometheus semantics: it vanishes from instant selectors at once).
         Samples older than retention are dropped, but the newest sample of each live series is always
-        kept. New series beyond max_series are dropped; returns how many were dropped this call."""
+        kept. New series beyond max_series are dropped; returns how many were dropped this call.
+        A timestamp older than the previous one (the clock stepped back) clears the history first."""
         timestamp = float(timestamp)
         if self._last_timestamp is not None and timestamp < self._last_timestamp:
-            raise ValueError(f"timestamp {timestamp} is older than the previous scrape at {self._last_timestamp}")
+            # The wall clock stepped back (NTP, VM resume). Samples "from the future"
+            # would hide every new one from instant selectors, so start afresh instead.
+            self.clear()
         self._last_timestamp = timestamp
         cutoff = timestamp - self.retention_seconds
         dropped = 0

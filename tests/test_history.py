@@ -84,11 +84,14 @@ def test_new_series_beyond_the_limit_are_dropped_and_counted():
     assert h.sample_count == 6
 
 
-def test_timestamps_must_not_go_backwards():
+def test_a_clock_stepping_back_starts_the_history_afresh():
     h = History(retention_seconds=60)
-    h.record(5.0, [(Q, 1.0)])
-    with pytest.raises(ValueError, match="older than the previous scrape"):
-        h.record(4.0, [(Q, 1.0)])
+    h.record(100.0, [(Q, 1.0), (Q_POD, 1.0)])
+    h.record(40.0, [(Q, 2.0)])
+    # the new scrape is visible at the new time, nothing "from the future" hides it
+    assert only_series(h, Q).value_at(40.0, 300) == 2.0
+    assert [s.labels for s in h.series()] == [Q]
+    assert h.sample_count == 1
 
 
 def test_empty_label_values_are_the_same_as_no_label():

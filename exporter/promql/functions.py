@@ -1,6 +1,7 @@
 """The supported PromQL functions: range-vector functions and instant-vector functions."""
 
 import math
+import operator
 from datetime import datetime, timezone
 
 from . import labels as L
@@ -17,7 +18,9 @@ def _extrapolated(times, values, start, end, rng, is_counter, is_rate):
         return None
     first_t, last_t = times[0], times[-1]
     result = values[-1] - values[0]
-    if is_counter:
+    # The common case, no reset in the window, is found by a C-level scan; only windows
+    # with a reset pay for the Python loop (this runs for every bucket every second).
+    if is_counter and any(map(operator.lt, values[1:], values[:-1])):
         prev = values[0]
         for v in values[1:]:
             if v < prev:
@@ -134,13 +137,7 @@ def _changes(times, values, start, end, rng, params):
 
 
 def _resets(times, values, start, end, rng, params):
-    resets = 0
-    prev = values[0]
-    for v in values[1:]:
-        if v < prev:
-            resets += 1
-        prev = v
-    return float(resets)
+    return float(sum(map(operator.lt, values[1:], values[:-1])))
 
 
 def _avg_over_time(times, values, start, end, rng, params):
