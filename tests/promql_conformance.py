@@ -4,8 +4,10 @@ The files (../shared/peer/promql/*.test, format in SOURCE.md there) load series 
 the expanding notation, then `eval instant at T EXPR` with the expected result below.
 Every instant evaluation whose expression compiles within our subset, and whose
 selectors touch no native-histogram data, is run and compared the way Prometheus' test
-framework compares (relative epsilon 1e-6, NaN equals NaN). Everything else is counted
-as out of scope, with the reason.
+framework compares (relative epsilon 1e-6, NaN equals NaN). `eval range` cases are run
+too, as one instant evaluation per step (which is how the sidecar evaluates: once per
+cycle), and counted apart. Everything else is counted as out of scope, with the reason.
+Annotations (`expect warn`/`info`) are not checked: the evaluator produces none.
 
     python -m tests.promql_conformance [-v] [FILE...]
 """
@@ -29,6 +31,7 @@ PASSED, FAILED, OUT_OF_SCOPE = "passed", "failed", "out of scope"
 
 _EVAL = re.compile(r"^eval(?:_(fail|warn|ordered|info))?\s+(instant|range)\s+(.*)$")
 _EVAL_INSTANT = re.compile(r"^(?:at\s+(\S+?)\s+)?(.+)$")
+_EVAL_RANGE = re.compile(r"^from\s+(\S+)\s+to\s+(\S+)\s+step\s+(\S+?)\s+(.+)$")
 _LOAD = re.compile(r"^load(?:_(with_nhcb))?\s+(.+?)$")
 _EXPECT = re.compile(r"^expect\s+(ordered|fail|warn|no_warn|info|no_info)(?:\s+(regex|msg):(.+))?$")
 _DURATION = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
@@ -42,13 +45,16 @@ class Case:
     expr: str
     at: float | None = None
     kind: str = "instant"  # or "range"
+    start: float = 0.0
+    end: float = 0.0
+    step: float = 0.0
     fail: bool = False
     fail_message: str | None = None
     fail_regex: str | None = None
     ordered: bool = False
     scalar: float | None = None
     expect_scalar: bool = False
-    expected: list = field(default_factory=list)  # [(labels, value)]
+    expected: list = field(default_factory=list)  # [(labels, value)], or [(labels, [values])] for range
     unsupported_expectation: str | None = None
 
     @property
@@ -186,6 +192,10 @@ def _parse_eval(lines: list, i: int, commands: list, name: str) -> int:
         inst = _EVAL_INSTANT.match(rest)
         case.at = parse_duration(inst[1]) if inst[1] else 0.0
         case.expr = inst[2]
+    else:
+        rng = _EVAL_RANGE.match(rest)
+        case.start, case.end, case.step = (parse_duration(rng[k]) for k in (1, 2, 3))
+        case.expr = rng[4]
     case.fail = modifier == "fail"
     case.ordered = modifier == "ordered"
     i += 1
@@ -228,6 +238,9 @@ def _parse_eval(lines: list, i: int, commands: list, name: str) -> int:
             case.unsupported_expectation = "native histogram in the expected result"
             continue
         values = expand_values(values_text)
+        if kind == "range":
+            case.expected.append((labels, values))
+            continue
         if len(values) != 1:
             case.unsupported_expectation = "range vector result"
             continue
@@ -288,8 +301,6 @@ class Runner:
                     self.native.append(base)
 
     def run(self, case: Case) -> Outcome:
-        if case.kind == "range":
-            return Outcome(case, OUT_OF_SCOPE, "range query")
         if case.unsupported_expectation:
             return Outcome(case, OUT_OF_SCOPE, case.unsupported_expectation)
         try:
@@ -302,15 +313,32 @@ class Runner:
         if self.native and selects_any(expr, self.native):
             return Outcome(case, OUT_OF_SCOPE, "native histogram data")
         try:
-            result = evaluate(expr, self.history, case.at)
+            if case.kind == "range":
+                result = self._evaluate_steps(expr, case)
+            else:
+                result = evaluate(expr, self.history, case.at)
         except PromQLError as err:
             if case.fail:
                 return self._check_failure(case, str(err))
             return Outcome(case, FAILED, f"unexpected error: {err}")
         if case.fail:
             return Outcome(case, FAILED, f"expected an error, got {result!r}")
-        problem = compare(case, result)
+        problem = compare_range(case, result) if case.kind == "range" else compare(case, result)
         return Outcome(case, FAILED if problem else PASSED, problem or "")
+
+    def _evaluate_steps(self, expr, case: Case) -> dict:
+        """A range query as the sidecar meets it: one instant evaluation per step.
+        Returns {labels: [(step index, value)]}; a scalar becomes the series {}."""
+        series: dict = {}
+        steps = int(round((case.end - case.start) / case.step)) if case.step else 0
+        for i in range(steps + 1):
+            at = (round(case.start * 1000) + i * round(case.step * 1000)) / 1000
+            result = evaluate(expr, self.history, at)
+            if not isinstance(result, list):
+                result = [((), result)]
+            for labels, value in result:
+                series.setdefault(labels, []).append((i, value))
+        return series
 
     def _check_failure(self, case: Case, message: str) -> Outcome:
         # Our messages are lower case by convention; compare without regard to case.
@@ -365,6 +393,23 @@ def compare(case: Case, result) -> str | None:
     return None
 
 
+def compare_range(case: Case, result: dict) -> str | None:
+    expected = {labels: values for labels, values in case.expected}
+    for labels, points in result.items():
+        if labels not in expected:
+            return f"unexpected series {_show(labels)} with {len(points)} points"
+        want = [(i, v) for i, v in enumerate(expected[labels]) if v is not None]
+        if len(want) != len(points):
+            return f"{_show(labels)}: expected points {want}, got {points}"
+        for (wi, wv), (gi, gv) in zip(want, points):
+            if wi != gi or wv is STALE or not almost_equal(wv, gv):
+                return f"{_show(labels)}: expected points {want}, got {points}"
+    missing = [labels for labels in expected if labels not in result]
+    if missing:
+        return f"missing series {', '.join(_show(m) for m in missing)}"
+    return None
+
+
 def _show(labels: tuple) -> str:
     return "{" + ", ".join(f'{k}="{v}"' for k, v in labels) + "}"
 
@@ -390,20 +435,29 @@ def run_all(directory: Path = DEFAULT_DIR, names=None) -> dict:
 
 
 def summarize(results: dict) -> str:
+    """Counts per file and in total, instant and range evaluations apart."""
+    kinds = ("instant", "range")
+    statuses = (PASSED, FAILED, OUT_OF_SCOPE)
+    totals = {(k, st): 0 for k in kinds for st in statuses}
     rows = []
-    totals = {PASSED: 0, FAILED: 0, OUT_OF_SCOPE: 0}
     for name, outcomes in results.items():
-        counts = {PASSED: 0, FAILED: 0, OUT_OF_SCOPE: 0}
+        counts = {(k, st): 0 for k in kinds for st in statuses}
         for o in outcomes:
-            counts[o.status] += 1
-        for k in totals:
-            totals[k] += counts[k]
+            counts[(o.case.kind, o.status)] += 1
+            totals[(o.case.kind, o.status)] += 1
         rows.append((name, counts))
     rows.append(("total", totals))
     width = max(len(name) for name, _ in rows)
-    lines = [f"{'file':<{width}}  passed  failed  out of scope"]
+    lines = [
+        f"{'':<{width}}  {'eval instant':^28}  {'eval range (step by step)':^28}",
+        f"{'file':<{width}}  {'passed':>8}{'failed':>8}{'out of scope':>13}"
+        f"  {'passed':>8}{'failed':>8}{'out of scope':>13}",
+    ]
     for name, c in rows:
-        lines.append(f"{name:<{width}}  {c[PASSED]:>6}  {c[FAILED]:>6}  {c[OUT_OF_SCOPE]:>12}")
+        cells = "  ".join(
+            f"{c[(k, PASSED)]:>8}{c[(k, FAILED)]:>8}{c[(k, OUT_OF_SCOPE)]:>13}" for k in kinds
+        )
+        lines.append(f"{name:<{width}}  {cells}")
     return "\n".join(lines)
 
 
