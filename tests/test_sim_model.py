@@ -38,8 +38,8 @@ def test_littles_law_holds_under_steady_poisson_load(load):
     assert arrival_rate == pytest.approx(rate, rel=0.03)  # the Poisson process delivers its rate
     in_system = model.area_system / hours
     in_queue = model.area_queue / hours
-    sojourn = sum(e2e for _, _, _, e2e in model.log) / len(model.log)
-    wait = sum(w for _, w, _, _ in model.log) / len(model.log)
+    sojourn = sum(entry[3] for entry in model.log) / len(model.log)
+    wait = sum(entry[1] for entry in model.log) / len(model.log)
     # L = lambda * W, for the whole server and for the waiting room alone.
     assert in_system == pytest.approx(arrival_rate * sojourn, rel=LITTLE_TOLERANCE)
     assert in_queue == pytest.approx(arrival_rate * wait, rel=LITTLE_TOLERANCE, abs=0.01)

@@ -137,15 +137,16 @@ class Histogram:
 
 
 class Request:
-    __slots__ = ("arrival", "prompt", "output", "admitted", "first_token", "g_start")
+    __slots__ = ("arrival", "prompt", "output", "admitted", "first_token", "g_start", "tag")
 
-    def __init__(self, arrival: float, prompt: int, output: int):
+    def __init__(self, arrival: float, prompt: int, output: int, tag=None):
         self.arrival = arrival
         self.prompt = prompt
         self.output = output
         self.admitted = 0.0
         self.first_token = 0.0
         self.g_start = 0.0
+        self.tag = tag  # the caller's (the simulation keeps the request's origin region here)
 
 
 # Quantities the model can keep a histogram of (the engines pick their buckets):
@@ -204,7 +205,8 @@ class ServerModel:
         self.area_system = 0.0
         self.hist = {name: Histogram(bounds) for name, bounds in (histograms or {}).items()}
         self._h = {name: self.hist.get(name) for name in QUANTITIES}
-        self.log: list | None = [] if keep_log else None  # (arrival, queue wait, ttft, e2e) per finished request
+        # (arrival, queue wait, ttft, e2e, tag) per finished request
+        self.log: list | None = [] if keep_log else None
 
     # ---- reading -------------------------------------------------------------
 
@@ -253,11 +255,19 @@ class ServerModel:
 
     # ---- moving time ---------------------------------------------------------
 
-    def arrive(self, t: float) -> Request:
-        """A request arrives at time t (>= now): it is drawn, queued, maybe admitted."""
+    def arrive(self, t: float, prompt: int | None = None, output: int | None = None, tag=None) -> Request:
+        """A request arrives at time t (>= now): queued, admitted if there is room.
+
+        Its lengths are drawn from the config unless given (the simulation draws them at
+        the gateway, so two runs with different rules serve the very same requests)."""
         self.advance_to(t)
         cfg = self.config
-        req = Request(t, cfg.prompt_tokens.draw(self._rng), cfg.output_tokens.draw(self._rng))
+        if prompt is None:
+            prompt = cfg.prompt_tokens.draw(self._rng)
+        if output is None:
+            output = cfg.output_tokens.draw(self._rng)
+        # Clamped to this server's limits, as a server rejects or truncates what it cannot hold.
+        req = Request(t, min(prompt, cfg.prompt_tokens.high), min(output, cfg.output_tokens.high), tag)
         self.waiting.append(req)
         self.arrived += 1
         if self._prefill_end is None:
@@ -407,7 +417,7 @@ class ServerModel:
         if h["max_new_tokens"] is not None:
             h["max_new_tokens"].observe(self.config.max_new_tokens)
         if self.log is not None:
-            self.log.append((r.arrival, r.admitted - r.arrival, r.first_token - r.arrival, e2e))
+            self.log.append((r.arrival, r.admitted - r.arrival, r.first_token - r.arrival, e2e, r.tag))
 
     def state(self) -> dict:
         return {

@@ -1,0 +1,133 @@
+"""`llm-healthcheck simulate`: what your rules do to a fleet under load, in virtual time."""
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = """Simulate regions of inference pods behind a gateway, each with the real rule engine.
+
+SCENARIO is a scenario file or the name of a shipped one (hovering, spillover,
+slow-ramp). Writes a per-second CSV and a PNG plot into --out and prints a summary:
+readiness flips, time unready, queue wait and TTFT percentiles, spilled and
+rejected requests. --compare A B runs the same seeded requests against two rule
+sets (files, or seed:METRIC:THRESHOLD for the seed's single threshold) and prints
+the summaries side by side."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario", metavar="SCENARIO", help="scenario file, or a shipped scenario name")
+    parser.add_argument("--out", type=Path, default=Path("sim-output"), help="directory for CSV and PNG (default sim-output)")
+    parser.add_argument("--rules", metavar="RULES", help="rule file(s) instead of the scenario's (comma-separated, or seed:METRIC:THRESHOLD)")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="run against two rule sets and compare")
+    parser.add_argument("--seed", type=int, help="override the scenario's seed")
+    parser.add_argument("--duration", metavar="DURATION", help="override the scenario's duration (e.g. 10m)")
+    parser.add_argument("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)")
+    progress = parser.add_mutually_exclusive_group()
+    progress.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show the progress bar")
+    progress.add_argument("--no-progress", dest="progress", action="store_false", help="never show it")
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from exporter.errors import ConfigError
+    from exporter.sim.scenario import load_scenario, parse_rules_argument, resolve_scenario
+
+    try:
+        scenario = load_scenario(resolve_scenario(args.scenario))
+        if args.seed is not None:
+            scenario = replace(scenario, seed=args.seed)
+        if args.duration:
+            scenario = replace(scenario, duration=_duration(args.duration))
+        if args.compare:
+            specs = [parse_rules_argument(text) for text in args.compare]
+        elif args.rules:
+            specs = [parse_rules_argument(args.rules)]
+        else:
+            specs = [scenario.rules]
+        rulesets = [_load(spec) for spec in specs]
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return 2
+
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"llm-healthcheck simulate: cannot create {args.out}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    summaries = []
+    suffixes = ["-a", "-b"] if len(specs) == 2 else [""]
+    for spec, ruleset, suffix in zip(specs, rulesets, suffixes):
+        summary, written = _run_one(scenario, spec, ruleset, args, suffix)
+        summaries.append(summary)
+        if len(specs) == 1:
+            from exporter.sim.report import format_summary
+
+            print(format_summary(summary))
+        for path in written:
+            print(f"wrote {path}", file=sys.stderr)
+    if len(summaries) == 2:
+        from exporter.sim.report import format_comparison
+
+        print(format_comparison(*summaries))
+    return 0
+
+
+def _run_one(scenario, spec, ruleset, args, suffix):
+    from exporter.sim.cluster import simulate
+    from exporter.sim.progress import ProgressBar
+    from exporter.sim.report import summarize, write_csv
+
+    # A bar only where it helps: on a terminal, for runs that take more than a moment.
+    work = scenario.replicas * scenario.duration / scenario.step
+    enabled = args.progress if args.progress is not None else (sys.stderr.isatty() and work > 20_000)
+    bar = ProgressBar(sys.stderr, f"{scenario.name}{suffix}", enabled)
+    try:
+        result = simulate(scenario, ruleset, spec.label, progress=bar.update)
+    finally:
+        bar.close()
+    base = args.out / f"{scenario.name}{suffix}"
+    written = [base.with_suffix(".csv")]
+    write_csv(result, written[0])
+    if not args.no_plot:
+        try:
+            from exporter.sim.plot import plot_run
+        except ImportError:
+            print("llm-healthcheck simulate: matplotlib is not installed, no plot "
+                  "(pip install 'llm-healthcheck[sim]', or pass --no-plot)", file=sys.stderr)  # fmt: skip
+        else:
+            png = base.with_suffix(".png")
+            plot_run(result, png, _queue_thresholds(scenario, ruleset))
+            written.append(png)
+    return summarize(result), written
+
+
+def _load(spec):
+    from exporter.ruleset import load_rules, seed_ruleset
+
+    if spec.files:
+        return load_rules(list(spec.files))
+    return seed_ruleset(spec.metric, spec.threshold)
+
+
+def _queue_thresholds(scenario, ruleset) -> list[float]:
+    """Trip thresholds of the rules that read the plotted queue metric, to draw on the plot."""
+    from exporter.sim.plot import QUEUE_METRIC
+
+    metric = QUEUE_METRIC[scenario.engine]
+    return sorted({rule.above for rule in ruleset.rules
+                   if rule.above is not None and rule.severity == "unready" and metric in rule.expr_text})  # fmt: skip
+
+
+def _duration(text: str) -> float:
+    from exporter.errors import ConfigError, Problem
+    from exporter.ruleset import parse_duration
+
+    try:
+        seconds = parse_duration(text)
+    except ValueError as err:
+        raise ConfigError([Problem("--duration", message=str(err))]) from None
+    if seconds <= 0:
+        raise ConfigError([Problem("--duration", message=f'"{text}" must be above 0')])
+    return seconds

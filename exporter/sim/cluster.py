@@ -1,0 +1,194 @@
+"""The capacity simulation: regions of pods behind a gateway, in virtual time.
+
+Each simulated pod is a ServerModel (the inference server), a sidecar (the project's
+real rule engine reading the pod's samples into its own History every interval) and a
+kubelet readiness probe reading the sidecar's decision. The gateway routes each
+arriving request to a ready pod, preferring the request's own region. Nothing sleeps:
+an hour of 24 pods takes seconds.
+
+Order inside one step (t - step, t]: arrivals are routed with the readiness the
+gateway knew at the start of the step, every model advances to t, sidecars that are
+due evaluate at t, probes that are due read the decisions, and changed readiness
+reaches the gateway for the next step.
+"""
+
+import heapq
+import random
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from exporter import engine as rule_engine
+from exporter.history import History
+from exporter.rulemodel import RuleSet
+from exporter.sim.arrivals import Arrivals
+from exporter.sim.engines import build_engine
+from exporter.sim.gateway import Gateway
+from exporter.sim.model import ServerModel
+from exporter.sim.probe import ReadinessProbe
+from exporter.sim.scenario import Scenario
+
+HISTORY_MARGIN_SECONDS = 60.0  # as the sidecar keeps beyond its longest range selector
+
+
+@dataclass
+class SimPod:
+    name: str
+    region: int
+    model: ServerModel
+    history: History
+    probe: ReadinessProbe
+    engine_state: object
+    next_eval: float
+    sidecar_ready: bool = True
+    sidecar_flips: int = 0
+    queue: array = field(default_factory=lambda: array("i"))
+    running: array = field(default_factory=lambda: array("i"))
+    kv: array = field(default_factory=lambda: array("f"))
+    ready: bytearray = field(default_factory=bytearray)
+
+
+@dataclass
+class RegionSeries:
+    name: str
+    arrivals: array = field(default_factory=lambda: array("i"))  # requests from this region
+    served: array = field(default_factory=lambda: array("i"))  # requests this region's pods took
+    spilled: array = field(default_factory=lambda: array("i"))  # from here, served elsewhere
+    rejected: array = field(default_factory=lambda: array("i"))  # from here, no ready pod anywhere
+
+
+@dataclass
+class SimResult:
+    scenario: Scenario
+    rules_label: str
+    times: list[float]
+    pods: list[SimPod]
+    regions: list[RegionSeries]
+    requests: list[tuple]  # (arrival, origin region, serving region, queue wait, ttft, e2e) of finished requests
+    evaluations: int
+    wall_seconds: float
+    eval_seconds: float
+
+
+def simulate(scenario: Scenario, ruleset: RuleSet, rules_label: str = "",
+             progress: Callable[[float], None] | None = None) -> SimResult:  # fmt: skip
+    """Run the scenario once against `ruleset`; `progress(fraction)` is called now and then."""
+    started = time.perf_counter()
+    seed = scenario.seed
+    names = ruleset.metric_names
+    interval = scenario.sidecar_interval or ruleset.scrape.interval or 1.0
+    on_empty_ready = (ruleset.scrape.on_empty or "ready") == "ready"
+    retention = ruleset.max_range_seconds + HISTORY_MARGIN_SECONDS
+    phase_rng = random.Random(f"{seed}:phases")
+
+    pods: list[SimPod] = []
+    by_region: list[list[SimPod]] = []
+    families, engines = [], []
+    for r, region in enumerate(scenario.regions):
+        engine = build_engine(scenario.engine, region.model)
+        engines.append(engine)
+        families.append(engine.families_for(names))
+        wanted = engine.wanted_quantities(names)
+        members = []
+        for k in range(region.replicas):
+            name = f"{region.name}-{k + 1}"
+            model = ServerModel(region.model, random.Random(f"{seed}:pod:{name}"), wanted, keep_log=True)
+            probe = ReadinessProbe(scenario.probe, phase_rng.uniform(0, scenario.probe.period))
+            # Pods start as if they had been serving for a while: ready, with no backlog.
+            probe.ready = True
+            pod = SimPod(name, r, model, History(retention), probe, rule_engine.initial_state(),
+                         phase_rng.uniform(0, interval))  # fmt: skip
+            members.append(pod)
+            pods.append(pod)
+        by_region.append(members)
+
+    index = {region.name: r for r, region in enumerate(scenario.regions)}
+    spill = [[index[n] for n in region.spill_to] for region in scenario.regions]
+    gateway = Gateway(by_region, spill, scenario.balance, scenario.no_ready_pod, random.Random(f"{seed}:gateway"))
+    for r, members in enumerate(by_region):
+        gateway.update(r, list(members))
+    arrivals = [Arrivals(region.load, random.Random(f"{seed}:arrivals:{region.name}")) for region in scenario.regions]
+    lengths = [random.Random(f"{seed}:requests:{region.name}") for region in scenario.regions]
+    configs = [region.model for region in scenario.regions]
+    regions = [RegionSeries(region.name) for region in scenario.regions]
+
+    step = scenario.step
+    steps = max(1, round(scenario.duration / step))
+    times: list[float] = []
+    evaluations = 0
+    eval_seconds = 0.0
+    evaluate, rules_ready, hold = rule_engine.evaluate, rule_engine.rules_ready, rule_engine.hold
+    report_every = max(1, steps // 200)
+    nregions = len(regions)
+
+    for k in range(1, steps + 1):
+        t = k * step
+        arrived = [0] * nregions
+        served = [0] * nregions
+        spilled = [0] * nregions
+        rejected = [0] * nregions
+        batches = [[(a, r) for a in arrivals[r].take_until(t)] for r in range(nregions)]
+        for a, r in heapq.merge(*batches) if nregions > 1 else batches[0]:
+            cfg = configs[r]
+            prompt = cfg.prompt_tokens.draw(lengths[r])
+            output = cfg.output_tokens.draw(lengths[r])
+            arrived[r] += 1
+            pod, where = gateway.route(r)
+            if pod is None:
+                rejected[r] += 1
+                continue
+            pod.model.arrive(a, prompt, output, r)
+            served[where] += 1
+            if where != r:
+                spilled[r] += 1
+
+        changed = set()
+        for pod in pods:
+            model = pod.model
+            model.advance_to(t)
+            if t + 1e-9 >= pod.next_eval:
+                pod.next_eval += interval
+                if pod.next_eval <= t:
+                    pod.next_eval = t + interval
+                tick = time.perf_counter()
+                samples = engines[pod.region].samples(model, families[pod.region])
+                if samples:
+                    pod.history.record(t, samples)
+                    pod.engine_state, statuses = evaluate(ruleset, pod.history, pod.engine_state, t)
+                    ready = rules_ready(statuses)
+                else:
+                    # The server printed an empty page (TGI before its first request).
+                    pod.engine_state, statuses = hold(ruleset, pod.engine_state, t, "empty body")
+                    ready = on_empty_ready and rules_ready(statuses)
+                eval_seconds += time.perf_counter() - tick
+                evaluations += 1
+                if ready != pod.sidecar_ready:
+                    pod.sidecar_ready = ready
+                    pod.sidecar_flips += 1
+            probe = pod.probe
+            if probe.due(t) and probe.observe(t, pod.sidecar_ready, scenario.sidecar_latency):
+                changed.add(pod.region)
+            pod.queue.append(model.queue_size)
+            pod.running.append(model.running)
+            pod.kv.append(model.kv_usage)
+            pod.ready.append(probe.ready)
+        for r in changed:
+            gateway.update(r, [p for p in by_region[r] if p.probe.ready])
+        for r, series in enumerate(regions):
+            series.arrivals.append(arrived[r])
+            series.served.append(served[r])
+            series.spilled.append(spilled[r])
+            series.rejected.append(rejected[r])
+        times.append(t)
+        if progress is not None and k % report_every == 0:
+            progress(k / steps)
+
+    # Finished requests only; those still in flight at the end have no latency yet.
+    requests = sorted(
+        (arrival, origin, pod.region, wait, ttft, e2e)
+        for pod in pods
+        for arrival, wait, ttft, e2e, origin in pod.model.log
+    )
+    return SimResult(scenario, rules_label, times, pods, regions, requests, evaluations,
+                     time.perf_counter() - started, eval_seconds)  # fmt: skip

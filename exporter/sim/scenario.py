@@ -1,0 +1,413 @@
+"""Scenario files for `llm-healthcheck simulate`: regions, replicas, load, probes, rules.
+
+    name: regional-spike
+    duration: 1h                 # a Prometheus duration or seconds
+    step: 1s                     # resolution of the recorded series
+    seed: 7
+    engine: tgi                  # tgi | vllm | sglang: which metric names the pods print
+    rules: {metric: tgi_queue_size, threshold: 15}   # or a rule file / list of files, relative to this file
+    probe:                       # the pod's readinessProbe, Kubernetes spelling and defaults
+      periodSeconds: 10
+      timeoutSeconds: 1
+      failureThreshold: 3
+      successThreshold: 1
+      initialDelaySeconds: 0
+    sidecar: {interval: 1s, latency: 2ms}   # evaluation interval (default: the rules' scrape.interval)
+    gateway:
+      balance: round_robin       # round_robin | random | least_request, among a region's ready pods
+      no_ready_pod: reject       # reject | any: what happens when no region has a ready pod
+    model: {max_batch_size: 16, ...}        # server model for every pod (see exporter.sim.model)
+    regions:
+      - name: us-east
+        replicas: 4
+        load: {shape: spike, base: 8, peak: 20, start: 900, duration: 600, rise: 60}
+        spill_to: [us-west]      # preference order when no local pod is ready; default: the others in order
+        model: {...}             # overrides for this region's pods
+
+Every problem is reported at once, as `file:line:col: message`.
+"""
+
+import math
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from exporter.errors import ConfigError, Problem
+from exporter.sim.engines import ENGINES
+from exporter.sim.model import Lengths, ModelConfig
+from exporter.sim.profiles import ProfileError, RateFn, build_profile
+from exporter.yamlpos import parse_document
+
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+BALANCES = ("round_robin", "random", "least_request")
+NO_READY = ("reject", "any")
+_TOP_KEYS = ("name", "description", "duration", "step", "seed", "engine", "rules", "probe", "sidecar", "gateway",
+             "model", "regions")  # fmt: skip
+_PROBE_KEYS = {
+    "periodSeconds": ("period", 10.0),
+    "timeoutSeconds": ("timeout", 1.0),
+    "failureThreshold": ("failure_threshold", 3),
+    "successThreshold": ("success_threshold", 1),
+    "initialDelaySeconds": ("initial_delay", 0.0),
+}
+_MODEL_NUMBERS = {
+    "max_batch_size": int,
+    "kv_cache_tokens": int,
+    "prefill_seconds": float,
+    "prefill_seconds_per_token": float,
+    "decode_seconds": float,
+    "decode_seconds_per_request": float,
+}
+_LENGTH_KEYS = ("kind", "mean", "sigma", "low", "high")
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    period: float = 10.0
+    timeout: float = 1.0
+    failure_threshold: int = 3
+    success_threshold: int = 1
+    initial_delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class RulesSpec:
+    """Either rule files or the seed's single threshold (`sum(metric) > threshold`)."""
+
+    files: tuple[str, ...] = ()
+    metric: str = "tgi_queue_size"
+    threshold: float = 15.0
+
+    @property
+    def label(self) -> str:
+        if self.files:
+            return ", ".join(os.path.relpath(f) if os.path.isabs(f) else f for f in self.files)
+        return f"sum({self.metric}) > {self.threshold:g}"
+
+
+@dataclass(frozen=True)
+class RegionSpec:
+    name: str
+    replicas: int
+    load: RateFn
+    spill_to: tuple[str, ...]
+    model: ModelConfig
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    file: str
+    description: str
+    duration: float
+    step: float
+    seed: int
+    engine: str
+    rules: RulesSpec
+    probe: ProbeSpec
+    sidecar_interval: float | None
+    sidecar_latency: float
+    balance: str
+    no_ready_pod: str
+    regions: tuple[RegionSpec, ...]
+
+    @property
+    def replicas(self) -> int:
+        return sum(r.replicas for r in self.regions)
+
+
+def resolve_scenario(name_or_path: str) -> Path:
+    """A path to a file, or the name of a shipped scenario (`spillover` -> scenarios/spillover.yaml)."""
+    path = Path(name_or_path)
+    if path.exists() or path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+        return path
+    return SCENARIO_DIR / f"{name_or_path}.yaml"
+
+
+def shipped_scenarios() -> list[str]:
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        hint = f"; shipped scenarios: {', '.join(shipped_scenarios())}"
+        raise ConfigError([Problem(file, message="no such file" + hint)]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError([Problem(file, message=f"cannot read: {getattr(err, 'strerror', None) or err}")]) from None
+    doc = parse_document(text)
+    reader = _Reader(file, doc.spots)
+    for p in doc.problems:
+        reader.problems.append(Problem(file, p.line, p.col, None, p.message))
+    if doc.value is None or reader.problems:
+        if not reader.problems:
+            reader.fail((), "the file is empty; a scenario needs at least regions:")
+        raise ConfigError(sorted(reader.problems))
+    scenario = reader.scenario(doc.value, path)
+    if reader.problems:
+        raise ConfigError(sorted(set(reader.problems)))
+    return scenario
+
+
+class _Reader:
+    def __init__(self, file: str, spots: dict):
+        self.file = file
+        self.spots = spots
+        self.problems: list[Problem] = []
+
+    def fail(self, where: tuple, message: str) -> None:
+        spot = self.spots.get(where)
+        line, col = (spot.line, spot.col) if spot else (0, 0)
+        name = _dotted(where)
+        self.problems.append(Problem(self.file, line, col, None, f"{name}: {message}" if name else message))
+
+    # ---- pieces -----------------------------------------------------------------
+
+    def mapping(self, value, where: tuple, allowed) -> dict:
+        if not isinstance(value, dict):
+            self.fail(where, f"must be a mapping, got {_shown(value)}")
+            return {}
+        for key in value:
+            if key not in allowed:
+                self.fail(where + (key,), f"unknown key; allowed: {', '.join(allowed)}")
+        return value
+
+    def number(self, value, where, minimum=None, above=None, integer=False, default=None):
+        if value is None:
+            return default
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if ok and integer and not float(value).is_integer():
+            ok = False
+        if ok and minimum is not None and value < minimum:
+            ok = False
+        if ok and above is not None and value <= above:
+            ok = False
+        if not ok:
+            want = "a whole number" if integer else "a number"
+            if minimum is not None:
+                want += f" >= {minimum:g}"
+            if above is not None:
+                want += f" > {above:g}"
+            self.fail(where, f"must be {want}, got {_shown(value)}")
+            return default
+        return int(value) if integer else float(value)
+
+    def duration(self, value, where, default=None, positive=True):
+        from exporter.ruleset import parse_duration
+
+        if value is None:
+            return default
+        if isinstance(value, str):
+            try:
+                seconds = parse_duration(value)
+            except ValueError as err:
+                self.fail(where, str(err))
+                return default
+        else:
+            seconds = self.number(value, where, minimum=0)
+            if seconds is None:
+                return default
+        if positive and seconds <= 0:
+            self.fail(where, f"must be above 0, got {_shown(value)}")
+            return default
+        return seconds
+
+    def choice(self, value, where, options, default):
+        if value is None:
+            return default
+        if value not in options:
+            self.fail(where, f"must be one of {', '.join(options)}, got {_shown(value)}")
+            return default
+        return value
+
+    def text(self, value, where, default=""):
+        if value is None:
+            return default
+        if not isinstance(value, str) or not value:
+            self.fail(where, f"must be text, got {_shown(value)}")
+            return default
+        return value
+
+    # ---- sections -----------------------------------------------------------------
+
+    def scenario(self, data, path: Path) -> Scenario:
+        data = self.mapping(data, (), _TOP_KEYS)
+        name = self.text(data.get("name"), ("name",), path.stem)
+        duration = self.duration(data.get("duration"), ("duration",), 3600.0)
+        step = self.duration(data.get("step"), ("step",), 1.0)
+        if duration and step and step > duration:
+            self.fail(("step",), f"must not be longer than duration ({duration:g}s)")
+        seed = self.number(data.get("seed"), ("seed",), integer=True, default=1)
+        engine = self.choice(data.get("engine"), ("engine",), ENGINES, "tgi")
+        rules = self.rules(data.get("rules"), ("rules",), path.parent)
+        probe = self.probe(data.get("probe", {}), ("probe",))
+        sidecar = self.mapping(data.get("sidecar", {}), ("sidecar",), ("interval", "latency"))
+        interval = self.duration(sidecar.get("interval"), ("sidecar", "interval"))
+        latency = self.duration(sidecar.get("latency"), ("sidecar", "latency"), 0.002, positive=False)
+        gateway = self.mapping(data.get("gateway", {}), ("gateway",), ("balance", "no_ready_pod"))
+        balance = self.choice(gateway.get("balance"), ("gateway", "balance"), BALANCES, "round_robin")
+        no_ready = self.choice(gateway.get("no_ready_pod"), ("gateway", "no_ready_pod"), NO_READY, "reject")
+        base_model = self.model(data.get("model", {}), ("model",), ModelConfig())
+        regions = self.regions(data.get("regions"), base_model, path.parent)
+        return Scenario(name, str(path), self.text(data.get("description"), ("description",)), duration or 3600.0,
+                        step or 1.0, seed, engine, rules, probe, interval, latency, balance, no_ready,
+                        tuple(regions))  # fmt: skip
+
+    def rules(self, value, where, base: Path) -> RulesSpec:
+        if value is None:
+            return RulesSpec()
+        if isinstance(value, dict):
+            data = self.mapping(value, where, ("metric", "threshold"))
+            metric = self.text(data.get("metric"), where + ("metric",), "tgi_queue_size")
+            threshold = self.number(data.get("threshold"), where + ("threshold",), default=15.0)
+            return RulesSpec((), metric, threshold)
+        items = value if isinstance(value, list) else [value]
+        files = []
+        for i, item in enumerate(items):
+            spot = where + (i,) if isinstance(value, list) else where
+            if not isinstance(item, str) or not item:
+                self.fail(spot, f"must be a rule file path or {{metric, threshold}}, got {_shown(item)}")
+                continue
+            file = Path(item) if Path(item).is_absolute() else base / item
+            if not file.exists():
+                self.fail(spot, f"rule file {item!r} not found (paths are relative to the scenario file)")
+                continue
+            files.append(str(file))
+        return RulesSpec(tuple(files))
+
+    def probe(self, value, where) -> ProbeSpec:
+        data = self.mapping(value, where, tuple(_PROBE_KEYS))
+        values = {}
+        for key, (attr, default) in _PROBE_KEYS.items():
+            integer = isinstance(default, int)
+            minimum = 1 if integer else 0
+            got = self.number(data.get(key), where + (key,), minimum=minimum, integer=integer, default=default)
+            values[attr] = got
+        if values["period"] <= 0:
+            self.fail(where + ("periodSeconds",), "must be above 0")
+            values["period"] = 10.0
+        return ProbeSpec(**values)
+
+    def model(self, value, where, base: ModelConfig) -> ModelConfig:
+        data = self.mapping(value, where, tuple(_MODEL_NUMBERS) + ("prompt_tokens", "output_tokens", "model_name"))
+        changes = {}
+        for key, kind in _MODEL_NUMBERS.items():
+            if key in data:
+                got = self.number(data[key], where + (key,), minimum=0, integer=kind is int)
+                if got is not None:
+                    changes[key] = got
+        if "model_name" in data:
+            changes["model_name"] = self.text(data["model_name"], where + ("model_name",), base.model_name)
+        for key in ("prompt_tokens", "output_tokens"):
+            if key in data:
+                lengths = self.lengths(data[key], where + (key,), getattr(base, key))
+                if lengths is not None:
+                    changes[key] = lengths
+        try:
+            return replace(base, **changes)
+        except ValueError as err:
+            self.fail(where, str(err))
+            return base
+
+    def lengths(self, value, where, base: Lengths) -> Lengths | None:
+        data = self.mapping(value, where, _LENGTH_KEYS)
+        changes = {}
+        if "kind" in data:
+            changes["kind"] = self.choice(data["kind"], where + ("kind",), ("fixed", "uniform", "exponential",
+                                                                            "lognormal"), base.kind)  # fmt: skip
+        for key in ("mean", "sigma"):
+            if key in data:
+                got = self.number(data[key], where + (key,), minimum=0)
+                if got is not None:
+                    changes[key] = got
+        for key in ("low", "high"):
+            if key in data:
+                got = self.number(data[key], where + (key,), minimum=1, integer=True)
+                if got is not None:
+                    changes[key] = got
+        try:
+            return replace(base, **changes)
+        except ValueError as err:
+            self.fail(where, str(err))
+            return None
+
+    def regions(self, value, base_model: ModelConfig, base_dir: Path) -> list[RegionSpec]:
+        where = ("regions",)
+        if not isinstance(value, list) or not value:
+            self.fail(where if value is not None else (), "regions: must be a non-empty list of regions"
+                      if value is None else f"must be a non-empty list, got {_shown(value)}")  # fmt: skip
+            return []
+        raw = []
+        for i, item in enumerate(value):
+            here = where + (i,)
+            data = self.mapping(item, here, ("name", "replicas", "load", "spill_to", "model"))
+            name = self.text(data.get("name"), here + ("name",), f"region-{i + 1}")
+            replicas = self.number(data.get("replicas"), here + ("replicas",), minimum=1, integer=True, default=1)
+            if "load" not in data:
+                self.fail(here, "needs load: (a rate profile such as {shape: constant, rate: 2})")
+                load = None
+            else:
+                try:
+                    load = build_profile(data["load"], base_dir)
+                except ProfileError as err:
+                    self.fail(here + ("load",), str(err))
+                    load = None
+            model = self.model(data.get("model", {}), here + ("model",), base_model)
+            raw.append((here, name, replicas, load, data.get("spill_to"), model))
+        names = [r[1] for r in raw]
+        for here, name, *_ in raw:
+            if names.count(name) > 1:
+                self.fail(here + ("name",), f"region name {name!r} is used more than once")
+        regions = []
+        for here, name, replicas, load, spill, model in raw:
+            if spill is None:
+                order = tuple(n for n in names if n != name)
+            elif not isinstance(spill, list) or any(not isinstance(s, str) for s in spill):
+                self.fail(here + ("spill_to",), f"must be a list of region names, got {_shown(spill)}")
+                order = ()
+            else:
+                for j, other in enumerate(spill):
+                    if other not in names or other == name:
+                        self.fail(here + ("spill_to", j), f"{other!r} is not another region of this scenario")
+                order = tuple(s for s in spill if s in names and s != name)
+            regions.append(RegionSpec(name, replicas, load or (lambda t: 0.0), order, model))
+        return regions
+
+
+def with_rules(scenario: Scenario, rules: RulesSpec) -> Scenario:
+    return replace(scenario, rules=rules)
+
+
+def parse_rules_argument(text: str) -> RulesSpec:
+    """`rules/tgi.yaml`, `a.yaml,b.yaml`, or `seed:METRIC:THRESHOLD` (`seed` alone: tgi_queue_size > 15)."""
+    if text == "seed" or text.startswith("seed:"):
+        parts = text.split(":")
+        metric = parts[1] if len(parts) > 1 and parts[1] else "tgi_queue_size"
+        try:
+            threshold = float(parts[2]) if len(parts) > 2 else 15.0
+        except ValueError:
+            raise ConfigError([Problem(text, message="write seed:METRIC:THRESHOLD, e.g. seed:tgi_queue_size:15")])
+        return RulesSpec((), metric, threshold)
+    return RulesSpec(tuple(part for part in text.split(",") if part))
+
+
+def _dotted(where: tuple) -> str:
+    out = ""
+    for part in where:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _shown(value) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    return repr(value)
