@@ -236,6 +236,11 @@ class Evaluator:
             self._reload_done.wait_for(lambda: self._reload_generation != generation, wait)
             return self._reload.last_ok if self._reload_generation != generation else None
 
+    @property
+    def last_reload(self) -> ReloadStatus:
+        """The latest reload outcome, before the next cycle publishes it in the decision."""
+        return self._reload
+
     def maybe_reload(self) -> None:
         """Reload when asked, or when the poll finds the rule files' content changed."""
         forced = self._reload_requested.is_set()

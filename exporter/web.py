@@ -88,7 +88,7 @@ class ReloadResource:
             resp.text = "rules reloaded\n"
         else:
             resp.status = falcon.HTTP_500
-            detail = self._evaluator.decision.reload.last_error if ok is False else "timed out"
+            detail = self._evaluator.last_reload.last_error if ok is False else "timed out"
             resp.text = f"rules reload failed; previous rules kept:\n{detail}\n"
 
 
