@@ -78,6 +78,7 @@ class Evaluator:
         self._reload_requested = threading.Event()
         self._reload_done = threading.Condition()
         self._reload_generation = 0
+        self._reload_finished = False
 
         ruleset = initial_rules if initial_rules is not None else self.source.load()
         config = self._check_config(ruleset)
@@ -120,6 +121,7 @@ class Evaluator:
             try:
                 self.maybe_reload()
                 self.cycle()
+                self._notify_reload_waiters()
             except Exception:  # never let the loop die; /livez reports a stuck loop
                 log.exception("evaluation cycle failed")
             delay = self.config.interval - (self.clock.monotonic() - started)
@@ -276,10 +278,16 @@ class Evaluator:
             log.info("rules reloaded: %d rule(s), sha256 %s", len(ruleset.rules), ruleset.sha256[:12])
             ok = True
         self._forget_removed_rules()
-        with self._reload_done:
-            self._reload_generation += 1
-            self._reload_done.notify_all()
+        self._reload_finished = True
         return ok
+
+    def _notify_reload_waiters(self) -> None:
+        """After the cycle that follows a reload, so a waiter then reads the new rules' decision."""
+        if self._reload_finished:
+            self._reload_finished = False
+            with self._reload_done:
+                self._reload_generation += 1
+                self._reload_done.notify_all()
 
     def _install(self, ruleset: RuleSet, config) -> None:
         old = getattr(self, "config", None)
