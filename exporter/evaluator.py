@@ -121,9 +121,9 @@ class Evaluator:
             try:
                 self.maybe_reload()
                 self.cycle()
-                self._notify_reload_waiters()
             except Exception:  # never let the loop die; /livez reports a stuck loop
                 log.exception("evaluation cycle failed")
+            self._notify_reload_waiters()
             delay = self.config.interval - (self.clock.monotonic() - started)
             self._stop.wait(max(0.0, delay))
 
