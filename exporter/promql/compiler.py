@@ -66,10 +66,20 @@ def parse(text: str):
         raise PromQLError(f"parse error: {err}") from None
 
 
+# The Rust parser overflows its stack (and takes the process down) on absurdly deep
+# input such as 5,000 chained additions; real rules are a few hundred characters.
+MAX_LENGTH = 4096
+
+
 def compile_tree(text: str):
     """Return (root node, Compiled facts) or raise PromQLError."""
+    if len(text) > MAX_LENGTH:
+        raise PromQLError(f"expression is longer than {MAX_LENGTH} characters")
     info = Compiled()
-    root = _build(parse(text), info)
+    try:
+        root = _build(parse(text), info)
+    except RecursionError:
+        raise PromQLError("expression is nested too deeply") from None
     if root.kind == "matrix":
         raise PromQLError("range vector results are not supported; wrap the range selector in a function such as rate()")
     if root.kind == "string":
