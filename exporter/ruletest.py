@@ -21,6 +21,7 @@ to each eval_time in turn (and at eval_time itself when it falls between steps),
 the sidecar's loop would run it, so `for` and `keep_firing_for` are exercised for real.
 """
 
+import json
 import math
 import os
 import re
@@ -84,7 +85,7 @@ def run_test_file(path: str) -> FileReport:
         return report
     spec = _Spec(path, parse_document(text))
     rule_paths, cases = spec.read()
-    report.problems.extend(spec.problems)
+    report.problems.extend(sorted(spec.problems, key=lambda p: (p.line, p.col)))
     if report.problems:
         return report
     try:
@@ -201,11 +202,11 @@ class _Spec:
 
     def _case(self, index, entry, default_interval):
         path = ("tests", index)
-        if not self._mapping(path, entry, _TEST_KEYS, "a test"):
-            return None
-        name = entry.get("name", f"#{index + 1}")
+        name = entry.get("name", f"#{index + 1}") if isinstance(entry, dict) else f"#{index + 1}"
         name = name if isinstance(name, str) else str(name)
-        interval = self._duration(path + ("interval",), entry.get("interval"), default_interval)
+        if not self._mapping(path, entry, _TEST_KEYS, "a test", name):
+            return None
+        interval = self._duration(path + ("interval",), entry.get("interval"), default_interval, test=name)
         if interval is not None and interval <= 0:
             self._add(path + ("interval",), f'test "{name}": interval: must be greater than zero')
             interval = None
@@ -253,28 +254,28 @@ class _Spec:
     def _expectation(self, path, item, name, interval):
         if not self._mapping(path, item, _EXPECT_KEYS, "an expectation", name):
             return None
+        before = len(self.problems)
+        eval_time = None
         if "eval_time" not in item:
             self._add(path, f'test "{name}": missing required key "eval_time"')
-            return None
-        eval_time = self._duration(path + ("eval_time",), item["eval_time"])
-        if eval_time is None:
-            return None
-        if interval and eval_time / interval > _MAX_STEPS:
+        else:
+            eval_time = self._duration(path + ("eval_time",), item["eval_time"], test=name)
+        if eval_time is not None and interval and eval_time / interval > _MAX_STEPS:
             self._add(path + ("eval_time",), f'test "{name}": eval_time: more than {_MAX_STEPS} evaluation steps')
-            return None
         ready = item.get("ready")
         if "ready" in item and not isinstance(ready, bool):
             self._add(path + ("ready",), f'test "{name}": ready: want true or false')
-            return None
         rules = []
         expected = item.get("rules", {})
         if not isinstance(expected, dict):
             self._add(path + ("rules",), f'test "{name}": rules: want a mapping of rule name to state')
-            return None
+            expected = {}
         for rule, want in expected.items():
             parsed = self._rule_expectation(path + ("rules", rule), rule, want, name)
             if parsed:
                 rules.append(parsed)
+        if len(self.problems) > before or eval_time is None:
+            return None
         line, col = self._pos(path)
         return _Expectation(line, col, eval_time, str(item["eval_time"]), tuple(rules), ready)
 
@@ -291,7 +292,7 @@ class _Spec:
                 return None
             value = None if value is None else float(value)
         if state is not None and state not in _STATES:
-            self._add(path, f'test "{name}": rule "{rule}": want one of {", ".join(_STATES)}, got {state!r}')
+            self._add(path, f'test "{name}": rule "{rule}": want one of {", ".join(_STATES)}, got {json.dumps(state)}')
             return None
         return rule, state, has_value, value, line, col
 
@@ -311,17 +312,18 @@ class _Spec:
             return []
         return value
 
-    def _duration(self, path, value, default=None):
+    def _duration(self, path, value, default=None, test=None):
         if value is None:
             return default
         if value == 0 and not isinstance(value, bool):
             return 0.0
+        prefix = f'test "{test}": ' if test else ""
         try:
             if not isinstance(value, str):
                 raise ValueError(f'bare number {value!r} has no unit; write "{value}s"')
             return parse_duration(value)
         except ValueError as err:
-            self._add(path, f"{path[-1]}: {err}")
+            self._add(path, f"{prefix}{path[-1]}: {err}")
             return None
 
     def _pos(self, path, key=False):
