@@ -387,6 +387,9 @@ def _schema_problems(ctx: _FileContext) -> set:
     per_path: dict[tuple, object] = {}
     for error in _validator().iter_errors(ctx.doc.value):
         path = tuple(error.absolute_path)
+        if any(path[:i] in ctx.doc.aliased for i in range(len(path) + 1)):
+            per_path.setdefault(path, None)  # the alias is the problem there, already reported
+            continue
         if error.validator == "additionalProperties":
             allowed = list(error.schema.get("properties", {}))
             for key in error.instance:

@@ -18,6 +18,7 @@ import yaml
 
 _TAG = "tag:yaml.org,2002:"
 _PLAIN_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
+_ALIAS_TAG = "tag:llm-healthcheck,alias"  # stands in for an alias, which is already a problem
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Spot:
     plain: bool = True  # unquoted scalar: the only kind YAML 1.1 retypes
     key_line: int = 0
     key_col: int = 0
+    alias: bool = False  # an alias stood here (already a problem); its value is None
 
 
 @dataclass(frozen=True)
@@ -44,29 +46,41 @@ class Document:
     value: object
     spots: dict  # path tuple -> Spot; () is the root
     problems: list  # YamlProblem, in source order
+    aliased: frozenset = frozenset()  # paths where an alias stood: reported, judge nothing else there
 
 
 def parse_document(text: str) -> Document:
     """Parse one YAML document. A syntax error yields a Document with value None and one
     problem; structural problems (duplicates, aliases, tags) are collected and parsing goes on."""
     problems: list[YamlProblem] = []
-    loader = _StrictLoader(text, problems)
+    try:
+        loader = _StrictLoader(text, problems)
+    except yaml.reader.ReaderError as err:
+        return Document(None, {}, [_reader_problem(text, err)])
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         return Document(None, {}, [YamlProblem(line, col, _syntax_message(err))])
-    except yaml.YAMLError as err:  # e.g. a reader error on a control character
+    except yaml.reader.ReaderError as err:
+        return Document(None, {}, [_reader_problem(text, err)])
+    except yaml.YAMLError as err:
         return Document(None, {}, [YamlProblem(1, 1, f"invalid YAML: {_lower_first(str(err))}")])
+    except RecursionError:
+        return Document(None, {}, [YamlProblem(1, 1, "invalid YAML: nested too deeply")])
     finally:
         loader.dispose()
     if node is None:
         return Document(None, {(): Spot(1, 1)}, problems)
     spots: dict = {}
-    value = _convert(loader, node, (), spots, problems, None)
+    try:
+        value = _convert(loader, node, (), spots, problems, None)
+    except RecursionError:
+        return Document(None, {}, [YamlProblem(1, 1, "invalid YAML: nested too deeply")])
     problems.sort(key=lambda p: (p.line, p.col))
-    return Document(value, spots, problems)
+    aliased = frozenset(path for path, spot in spots.items() if spot.alias)
+    return Document(value, spots, problems, aliased)
 
 
 _FLOATISH = re.compile(r"^[-+]?(\d[\d_]*\.?[\d_]*|\.\d+)[eE][-+]?\d+$")
@@ -150,7 +164,11 @@ class _StrictLoader(yaml.SafeLoader):
             self._problems.append(
                 YamlProblem(mark.line + 1, mark.column + 1,
                             f"alias *{event.anchor}: anchors and aliases are not allowed in rule files; write the value out"))
-        elif getattr(event, "anchor", None) is not None:
+            # An empty value instead of the shared node: nested aliases ("billion laughs")
+            # must not expand when the document is walked.
+            self.get_event()
+            return yaml.ScalarNode(_ALIAS_TAG, "", event.start_mark, event.end_mark)
+        if getattr(event, "anchor", None) is not None:
             self._unused_anchors[event.anchor] = mark
         return super().compose_node(parent, index)
 
@@ -166,6 +184,9 @@ class _StrictLoader(yaml.SafeLoader):
 def _convert(loader, node, path, spots, problems, key_spot):
     line, col = node.start_mark.line + 1, node.start_mark.column + 1
     key_line, key_col = key_spot or (0, 0)
+    if isinstance(node, yaml.ScalarNode) and node.tag == _ALIAS_TAG:
+        spots[path] = Spot(line, col, None, False, key_line, key_col, alias=True)
+        return None
     if isinstance(node, yaml.ScalarNode):
         plain = node.style is None
         spots[path] = Spot(line, col, node.value, plain, key_line, key_col)
@@ -205,6 +226,14 @@ def _check_tag(node, expected, problems):
     if node.tag != expected and node.tag not in _PLAIN_TAGS:
         mark = node.start_mark
         problems.append(YamlProblem(mark.line + 1, mark.column + 1, f'tag "{node.tag}" is not supported in rule files'))
+
+
+def _reader_problem(text: str, err) -> YamlProblem:
+    """A control character the YAML reader refuses, at its line and column."""
+    position = max(0, min(err.position, len(text)))
+    line = text.count("\n", 0, position) + 1
+    col = position - (text.rfind("\n", 0, position) + 1) + 1
+    return YamlProblem(line, col, f"invalid YAML: control character U+{err.character:04X} is not allowed")
 
 
 def _syntax_message(err: yaml.MarkedYAMLError) -> str:

@@ -263,3 +263,37 @@ def test_schema_describes_every_key_and_closes_every_object():
     assert {"scrape", "rules", "name", "expr", "above", "below", "recover_below", "recover_above", "for",
             "keep_firing_for", "severity", "description", "endpoint", "interval", "timeout", "on_failure",
             "failure_threshold", "on_empty"} == set(seen)
+
+
+def test_nested_aliases_are_reported_without_being_expanded(tmp_path):
+    # Twelve levels of nine aliases each would be 9**12 values if the loader expanded them.
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 13):
+        levels.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    file = write(tmp_path / "laughs.yaml", "\n".join(levels) + "\nrules: []\n")
+    got = problems_of([file])
+    aliases = [p for p in got if "alias *a" in p]
+    assert len(aliases) == 12 * 9
+    assert got[0] == f'{file}:1:1: unknown key "a0"; known keys: scrape, rules'
+
+
+def test_absurd_nesting_is_a_problem_not_a_crash(tmp_path):
+    file = write(tmp_path / "deep.yaml", "rules: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    assert problems_of([file]) == [f"{file}:1:1: invalid YAML: nested too deeply"]
+
+
+def test_control_character_is_located(tmp_path):
+    file = write(tmp_path / "ctrl.yaml", "rules:\n  - name: a\x07\n")
+    assert problems_of([file]) == [f"{file}:2:12: invalid YAML: control character U+0007 is not allowed"]
+
+
+def test_wrong_types_name_the_key_and_quote_the_value(tmp_path):
+    file = write(tmp_path / "types.yaml",
+                 "rules:\n  - name: 5\n    expr: 7\n    above: true\n    description: [a]\n  - oops\n")
+    assert problems_of([file]) == [
+        f'{file}:2:11: name: want text, got "5"',
+        f'{file}:3:11: expr: want text, got "7"',
+        f'{file}:4:12: above: want a number, got "true"',
+        f"{file}:5:18: description: want text, got a list",
+        f'{file}:6:5: each entry of rules must be a mapping with name and expr, got "oops"',
+    ]
