@@ -4,8 +4,10 @@ import sys
 
 from exporter.ruletest import run_test_file
 
-HELP = """Run rule unit tests: input series in promtool's notation, and the expected state of each
-rule and of readiness at chosen times (see docs/rules.md, "Testing rules").
+HELP = """Run rule unit tests (promtool's style) against rule files.
+
+Input series in promtool's notation, and the expected state of each rule and of readiness
+at chosen times (see docs/rules.md, "Testing rules").
 
 Exit 0 when every expectation holds; exit 1 printing each difference as expected vs got."""
 
