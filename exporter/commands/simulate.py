@@ -56,25 +56,70 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:
         print(f"llm-healthcheck simulate: cannot create {args.out}: {err.strerror or err}", file=sys.stderr)
         return 2
-    summaries = []
-    suffixes = ["-a", "-b"] if len(specs) == 2 else [""]
-    for spec, ruleset, suffix in zip(specs, rulesets, suffixes):
-        summary, written = _run_one(scenario, spec, ruleset, args, suffix)
-        summaries.append(summary)
-        if len(specs) == 1:
-            from exporter.sim.report import format_summary
+    if len(specs) == 1:
+        from exporter.sim.report import format_summary
 
-            print(format_summary(summary))
-        for path in written:
-            print(f"wrote {path}", file=sys.stderr)
-    if len(summaries) == 2:
-        from exporter.sim.report import format_comparison
+        summary, written = _run_one(scenario, specs[0], rulesets[0], args, "", show_progress=True)
+        print(format_summary(summary))
+        _print_written(written)
+        return 0
 
-        print(format_comparison(*summaries))
+    from exporter.sim.report import format_comparison
+
+    runs = _run_pair(scenario, specs, rulesets, args)
+    for _, written in runs:
+        _print_written(written)
+    print(format_comparison(runs[0][0], runs[1][0]))
     return 0
 
 
-def _run_one(scenario, spec, ruleset, args, suffix):
+def _print_written(paths) -> None:
+    for path in paths:
+        print(f"wrote {path}", file=sys.stderr)
+
+
+def _run_pair(scenario, specs, rulesets, args):
+    """Both runs of --compare; in two processes when the machine has two cores to give."""
+    import multiprocessing
+    import os
+
+    jobs = list(zip(specs, rulesets, ["-a", "-b"]))
+    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [_run_one(scenario, spec, rules, args, suffix, show_progress=i == 0)
+                for i, (spec, rules, suffix) in enumerate(jobs)]  # fmt: skip
+    # Forked, so the scenario (with its rate functions) need not be pickled; only the
+    # small summary comes back. The first run draws the progress bar for both.
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    spec, rules, suffix = jobs[1]
+    child = ctx.Process(target=_child, args=(sender, scenario, spec, rules, args, suffix), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        spec, rules, suffix = jobs[0]
+        first = _run_one(scenario, spec, rules, args, suffix, show_progress=True)
+        try:
+            outcome = receiver.recv()
+        except EOFError:
+            outcome = ("error", "the second run ended without a result")
+    finally:
+        child.join(timeout=30)
+        receiver.close()
+    if outcome[0] == "error":
+        raise RuntimeError(outcome[1])
+    return [first, outcome[1]]
+
+
+def _child(sender, scenario, spec, rules, args, suffix) -> None:
+    try:
+        sender.send(("ok", _run_one(scenario, spec, rules, args, suffix, show_progress=False)))
+    except BaseException as err:  # reported by the parent, which owns the terminal
+        sender.send(("error", f"{type(err).__name__}: {err}"))
+    finally:
+        sender.close()
+
+
+def _run_one(scenario, spec, ruleset, args, suffix, show_progress=True):
     from exporter.sim.cluster import simulate
     from exporter.sim.progress import ProgressBar
     from exporter.sim.report import summarize, write_csv
@@ -82,6 +127,7 @@ def _run_one(scenario, spec, ruleset, args, suffix):
     # A bar only where it helps: on a terminal, for runs that take more than a moment.
     work = scenario.replicas * scenario.duration / scenario.step
     enabled = args.progress if args.progress is not None else (sys.stderr.isatty() and work > 20_000)
+    enabled = enabled and show_progress
     bar = ProgressBar(sys.stderr, f"{scenario.name}{suffix}", enabled)
     try:
         result = simulate(scenario, ruleset, spec.label, progress=bar.update)

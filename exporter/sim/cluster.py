@@ -105,9 +105,8 @@ def simulate(scenario: Scenario, ruleset: RuleSet, rules_label: str = "",
 
     index = {region.name: r for r, region in enumerate(scenario.regions)}
     spill = [[index[n] for n in region.spill_to] for region in scenario.regions]
-    gateway = Gateway(by_region, spill, scenario.balance, scenario.no_ready_pod, random.Random(f"{seed}:gateway"))
-    for r, members in enumerate(by_region):
-        gateway.update(r, list(members))
+    gateway = Gateway(by_region, spill, scenario.balance, scenario.no_ready_pod, random.Random(f"{seed}:gateway"),
+                      scenario.spill, scenario.overprovisioning_factor)  # fmt: skip
     arrivals = [Arrivals(region.load, random.Random(f"{seed}:arrivals:{region.name}")) for region in scenario.regions]
     lengths = [random.Random(f"{seed}:requests:{region.name}") for region in scenario.regions]
     configs = [region.model for region in scenario.regions]

@@ -1,42 +1,80 @@
-"""A multi-cluster gateway: local region first, spill to the next region with a ready pod.
+"""A multi-cluster gateway: local region first, spill to other regions in a preference order.
 
-Each region keeps the list of its pods that are ready (as the Endpoints show them). A
-request from region R goes to a ready pod of R; if R has none, to the first region in
-R's spill order that has one. With no ready pod anywhere the request is rejected, or
-with `no_ready_pod: any` sent to a local pod regardless (fail open).
+Each region keeps the list of its pods that are ready (as the Endpoints show them).
+Two spill policies:
+
+- `none_ready` (default; GKE's multi-cluster Gateway without a per-endpoint rate cap):
+  a request from region R goes to a ready pod of R; only when R has none does it go
+  to the first region in R's spill order that has one.
+- `proportional` (Envoy/Istio locality failover): R keeps min(1, ready fraction x
+  `overprovisioning_factor`) of its traffic and the rest flows down the spill order
+  the same way, so losing a few pods already moves a matching share away.
+
+With no ready pod anywhere the request is rejected, or with `no_ready_pod: any` sent to
+a local pod regardless (fail open).
 """
 
 import random
+from bisect import bisect_right
 
 
 class Gateway:
     def __init__(self, pods_by_region: list[list], spill_order: list[list[int]], balance: str,
-                 no_ready_pod: str, rng: random.Random):  # fmt: skip
+                 no_ready_pod: str, rng: random.Random, spill: str = "none_ready",
+                 overprovisioning_factor: float = 1.4):  # fmt: skip
         self._pods = pods_by_region
-        self._spill = spill_order
+        self._order = [[r] + list(others) for r, others in enumerate(spill_order)]
         self._balance = balance
         self._fail_open = no_ready_pod == "any"
+        self._proportional = spill == "proportional"
+        self._factor = overprovisioning_factor
         self._rng = rng
-        self._ready: list[list] = [[] for _ in pods_by_region]
+        self._ready: list[list] = [list(pods) for pods in pods_by_region]
         self._cursor = [0] * len(pods_by_region)
+        self._shares: list[tuple[list[float], list[int]]] = []
+        self._recompute()
 
     def update(self, region: int, ready_pods: list) -> None:
         self._ready[region] = ready_pods
+        self._recompute()
 
     def route(self, origin: int):
         """(pod, serving region) for a request from `origin`; pod is None when rejected."""
-        ready = self._ready[origin]
-        region = origin
-        if not ready:
-            for other in self._spill[origin]:
-                if self._ready[other]:
-                    region, ready = other, self._ready[other]
+        if self._proportional:
+            cumulative, regions = self._shares[origin]
+            if not regions:
+                return self._fail(origin)
+            i = 0 if len(regions) == 1 else bisect_right(cumulative, self._rng.random() * cumulative[-1])
+            region = regions[min(i, len(regions) - 1)]
+            return self._pick(region, self._ready[region]), region
+        for region in self._order[origin]:
+            ready = self._ready[region]
+            if ready:
+                return self._pick(region, ready), region
+        return self._fail(origin)
+
+    def _fail(self, origin: int):
+        if not self._fail_open:
+            return None, -1
+        return self._pick(origin, self._pods[origin]), origin
+
+    def _recompute(self) -> None:
+        if not self._proportional:
+            return
+        self._shares = []
+        for order in self._order:
+            remaining, cumulative, regions, total = 1.0, [], [], 0.0
+            for region in order:
+                healthy = len(self._ready[region]) / len(self._pods[region])
+                share = min(remaining, healthy * self._factor)
+                if share > 0:
+                    total += share
+                    cumulative.append(total)
+                    regions.append(region)
+                    remaining -= share
+                if remaining <= 0:
                     break
-            else:
-                if not self._fail_open:
-                    return None, -1
-                ready = self._pods[origin]
-        return self._pick(region, ready), region
+            self._shares.append((cumulative, regions))
 
     def _pick(self, region: int, pods: list):
         if len(pods) == 1:

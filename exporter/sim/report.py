@@ -133,15 +133,16 @@ def format_comparison(a: Summary, b: Summary) -> str:
     header = ("", "A", "B")
     rows = [(k, va, vb) for (k, va), (_, vb) in zip(left, right)]
     lines = [f"scenario {a.scenario}: the same {a.arrivals} requests against two rule sets"]
-    lines += _table(header, rows)
+    lines += _table(header, rows, left=3)
     return "\n".join(lines)
 
 
-def _table(header: tuple, rows: list[tuple]) -> list[str]:
+def _table(header: tuple, rows: list[tuple], left: int = 2) -> list[str]:
+    """Columns padded to their widest cell; the first `left` columns flush left, numbers right."""
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     out = []
     for row in [header, *rows]:
-        cells = [str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        cells = [str(c).ljust(w) if i < left else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
         out.append("  ".join(cells).rstrip())
     return out
 

@@ -16,6 +16,8 @@
     gateway:
       balance: round_robin       # round_robin | random | least_request, among a region's ready pods
       no_ready_pod: reject       # reject | any: what happens when no region has a ready pod
+      spill: none_ready          # none_ready | proportional (Envoy-style, see exporter.sim.gateway)
+      overprovisioning_factor: 1.4   # proportional only
     model: {max_batch_size: 16, ...}        # server model for every pod (see exporter.sim.model)
     regions:
       - name: us-east
@@ -41,6 +43,7 @@ from exporter.yamlpos import parse_document
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 BALANCES = ("round_robin", "random", "least_request")
 NO_READY = ("reject", "any")
+SPILLS = ("none_ready", "proportional")
 _TOP_KEYS = ("name", "description", "duration", "step", "seed", "engine", "rules", "probe", "sidecar", "gateway",
              "model", "regions")  # fmt: skip
 _PROBE_KEYS = {
@@ -109,6 +112,8 @@ class Scenario:
     sidecar_latency: float
     balance: str
     no_ready_pod: str
+    spill: str
+    overprovisioning_factor: float
     regions: tuple[RegionSpec, ...]
 
     @property
@@ -158,9 +163,11 @@ class _Reader:
         self.spots = spots
         self.problems: list[Problem] = []
 
-    def fail(self, where: tuple, message: str) -> None:
+    def fail(self, where: tuple, message: str, at_key: bool = False) -> None:
         spot = self.spots.get(where)
         line, col = (spot.line, spot.col) if spot else (0, 0)
+        if spot and (at_key or spot.line == 0) and spot.key_line:
+            line, col = spot.key_line, spot.key_col
         name = _dotted(where)
         self.problems.append(Problem(self.file, line, col, None, f"{name}: {message}" if name else message))
 
@@ -172,7 +179,7 @@ class _Reader:
             return {}
         for key in value:
             if key not in allowed:
-                self.fail(where + (key,), f"unknown key; allowed: {', '.join(allowed)}")
+                self.fail(where + (key,), f"unknown key; allowed: {', '.join(allowed)}", at_key=True)
         return value
 
     def number(self, value, where, minimum=None, above=None, integer=False, default=None):
@@ -247,14 +254,18 @@ class _Reader:
         sidecar = self.mapping(data.get("sidecar", {}), ("sidecar",), ("interval", "latency"))
         interval = self.duration(sidecar.get("interval"), ("sidecar", "interval"))
         latency = self.duration(sidecar.get("latency"), ("sidecar", "latency"), 0.002, positive=False)
-        gateway = self.mapping(data.get("gateway", {}), ("gateway",), ("balance", "no_ready_pod"))
+        gateway = self.mapping(data.get("gateway", {}), ("gateway",),
+                               ("balance", "no_ready_pod", "spill", "overprovisioning_factor"))  # fmt: skip
         balance = self.choice(gateway.get("balance"), ("gateway", "balance"), BALANCES, "round_robin")
         no_ready = self.choice(gateway.get("no_ready_pod"), ("gateway", "no_ready_pod"), NO_READY, "reject")
+        spill = self.choice(gateway.get("spill"), ("gateway", "spill"), SPILLS, "none_ready")
+        factor = self.number(gateway.get("overprovisioning_factor"), ("gateway", "overprovisioning_factor"),
+                             above=0, default=1.4)  # fmt: skip
         base_model = self.model(data.get("model", {}), ("model",), ModelConfig())
         regions = self.regions(data.get("regions"), base_model, path.parent)
         return Scenario(name, str(path), self.text(data.get("description"), ("description",)), duration or 3600.0,
-                        step or 1.0, seed, engine, rules, probe, interval, latency, balance, no_ready,
-                        tuple(regions))  # fmt: skip
+                        step or 1.0, seed, engine, rules, probe, interval, latency, balance, no_ready, spill,
+                        factor, tuple(regions))  # fmt: skip
 
     def rules(self, value, where, base: Path) -> RulesSpec:
         if value is None:
