@@ -188,10 +188,19 @@ def parse_samples(body: bytes, names: frozenset[str] | None) -> tuple:
     return tuple(samples)
 
 
+_SAMPLE_LINE = re.compile(r"^[^#\s].*$", re.M)
+
+
 def select_lines(text: str, names: frozenset[str] | None) -> str:
-    """The sample lines of `names`, in page order, comments dropped; the whole text when None."""
+    """The sample lines of `names` (every sample line when None), in page order, comments dropped.
+
+    Dropping `# TYPE` lines is deliberate: prometheus_client renames the samples of a typed
+    counter to `<name>_total`, while Prometheus keeps the name as exposed (TGI's counters have
+    no `_total`), so rules must see the names the server printed.
+    """
     if names is None:
-        return text
+        lines = _SAMPLE_LINE.findall(text)
+        return "\n".join(lines) + "\n" if lines else ""
     lines = _selected_lines(text, names)
     return "\n".join(lines) + "\n" if lines else ""
 

@@ -65,19 +65,13 @@ def replay(pack: str, capture: str, seconds: int = 20):
     return ruleset, samples, statuses
 
 
-# A fix is pending in exporter/scrape.py: prometheus_client's parser renames the samples of a
-# `# TYPE x counter` family to `x_total` when the line itself has no suffix. Prometheus keeps
-# the exposed name, and TGI prints its counters without `_total`.
-_COUNTER_RENAME = pytest.mark.xfail(
-    strict=True, reason="scrape.parse_samples renames TGI's counters to *_total (reported)")
-
 # pack, capture, ready after 20 s of the same page, states that page implies,
 # metric names the pack reads that the capture does not print (and why)
 CAPTURE_CASES = [
     pytest.param(
         "tgi.yaml", "tgi-datadog-integrations-core-3.3.5.prom", True,
         {"tgi_queue_saturated": "ok", "tgi_queue_warning": "ok", "tgi_overloaded": "ok", "tgi_stalled": "ok"},
-        set(), marks=_COUNTER_RENAME, id="tgi-3.3.5"),
+        set(), id="tgi-3.3.5"),
     pytest.param(
         "tgi.yaml", "tgis-compat-ibm-vllm-pr18-fragment.prom", True,
         {"tgi_queue_saturated": "ok", "tgi_stalled": "ok"},

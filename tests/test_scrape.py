@@ -53,6 +53,8 @@ def test_samples_keep_the_name_they_were_exposed_with():
     body = capture("llamacpp-rtx4080-notes-n_tokens_max.prom")
     samples = parse_samples(body, frozenset({"llamacpp:n_busy_slots_per_decode"}))
     assert samples == (((("__name__", "llamacpp:n_busy_slots_per_decode"),), 1.0523),)
+    everything = dict(parse_samples(body, None))  # rules that cannot be narrowed see the same names
+    assert everything[(("__name__", "llamacpp:n_busy_slots_per_decode"),)] == 1.0523
 
 
 def test_counter_sample_names_keep_total():
