@@ -18,6 +18,7 @@ from importlib import resources
 
 import jsonschema
 
+from exporter.durations import format_duration, parse_duration  # noqa: F401 (re-exported)
 from exporter.errors import ConfigError, Problem
 from exporter.promql import PromQLError, compile_expr
 from exporter.rulemodel import Rule, RuleSet, ScrapeConfig
@@ -32,9 +33,6 @@ MAX_RANGE_SECONDS = 3600
 MAX_FILE_BYTES = 1 << 20
 
 _DURATION_KEYS = frozenset({"for", "keep_firing_for", "interval", "timeout"})
-_DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
-_UNIT_SECONDS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
-_UNIT_NAMES = ("y", "w", "d", "h", "m", "s", "ms")
 _TYPE_WORDS = {"string": "text", "number": "a number", "integer": "a whole number",
                "object": "a mapping", "array": "a list", "boolean": "true or false"}
 # Keys people bring from Prometheus alerting rules or guess from the word "threshold".
@@ -111,30 +109,6 @@ def seed_ruleset(metric: str, threshold: float) -> RuleSet:
                 source=where)
     digest = hashlib.sha256(f"seed\0{metric}\0{threshold!r}".encode()).hexdigest()
     return RuleSet((rule,), ScrapeConfig(), digest, ())
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Prometheus duration (`1m30s`, `800ms`, `0`); ValueError with a hint otherwise."""
-    match = _DURATION.match(text) if text else None
-    if text == "0":
-        return 0.0
-    if not match or not any(match.groups()):
-        raise ValueError(f'"{text}" is not a duration; write a whole number and unit like 10s, 800ms or 1m30s')
-    return float(sum(int(n) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS) if n))
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest Prometheus spelling of a duration: 90 -> 1m30s, 0.8 -> 800ms, 0 -> 0s."""
-    millis = round(seconds * 1000)
-    if millis <= 0:
-        return "0s"
-    parts = []
-    for unit, name in zip(_UNIT_SECONDS, _UNIT_NAMES):
-        step = round(unit * 1000)
-        if millis >= step:
-            parts.append(f"{millis // step}{name}")
-            millis %= step
-    return "".join(parts)
 
 
 @cache

@@ -13,6 +13,7 @@ import math
 import re
 from dataclasses import dataclass, fields, replace
 
+from exporter import durations
 from exporter.errors import ConfigError, Problem
 from exporter.rulemodel import EMPTY_POLICIES, FAILURE_POLICIES, ScrapeConfig
 
@@ -194,26 +195,17 @@ def _parse_positive_int(text: str) -> int:
     return value
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-
-
 def parse_duration(text: str) -> float:
-    """Seconds from `1.5` (seconds) or Prometheus-style `1m30s`, `800ms`."""
+    """Seconds from plain `1.5` or a Prometheus-style duration, fractions allowed (`1m30s`, `0.2s`)."""
     text = text.strip()
     try:
         return float(text)
     except ValueError:
         pass
-    pos, total = 0, 0.0
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * units[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise ValueError("is not a duration (e.g. 1s, 800ms, 1m30s)")
-    return total
+    try:
+        return durations.parse_duration(text, fractions=True)
+    except ValueError:
+        raise ValueError("is not a duration (e.g. 1s, 800ms, 1m30s)") from None
 
 
 def _parse_positive_duration(text: str) -> float:
