@@ -177,6 +177,23 @@ def test_histograms_and_counters_agree_with_each_other(engine, done, hists):
     assert state["arrived"] == finished + state["queue"] + state["running"]
 
 
+def test_full_tgi_refuses_requests_and_counts_them_as_overloaded():
+    from exporter.sim.model import ModelConfig
+
+    clock = FakeClock()
+    sim = SimulatedServer("tgi", lambda t: 10.0, ModelConfig(max_concurrent_requests=40), seed=2, clock=clock)
+    clock.now += 2
+    assert "tgi_request_failure" not in sim.metrics_page().decode()  # created on first use, as TGI does
+    clock.now += 58
+    fams = _families(sim.metrics_page().decode())
+    state = sim.state()
+    assert state["refused"] > 100
+    assert 30 <= state["queue"] + state["running"] <= 40
+    failure = fams["tgi_request_failure"].samples[0]
+    assert failure.labels == {"err": "overloaded"} and failure.value == state["refused"]
+    assert fams["tgi_request_count"].samples[0].value == state["arrived"] + state["refused"]
+
+
 def test_concurrent_scrapes_all_answer_whole_pages(tgi):
     errors, sizes = [], []
 

@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="random seed (default: the profile's own, else 1)")
     parser.add_argument("--max-batch-size", type=int, help="running batch limit (default 16)")
     parser.add_argument("--model-name", help="model_name label for vLLM and SGLang")
+    parser.add_argument("--max-concurrent-requests", type=int, metavar="N",
+                        help="refuse requests beyond N in the server, counted in tgi_request_failure{err=\"overloaded\"} "
+                             "(default 128 for tgi, as TGI's own default; no limit otherwise)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
             config = replace(config, max_batch_size=args.max_batch_size)
         if args.model_name:
             config = replace(config, model_name=args.model_name)
+        limit = args.max_concurrent_requests
+        if limit is None and args.engine == "tgi":
+            limit = 128
+        config = replace(config, max_concurrent_requests=limit)
     except ValueError as err:
         return _fail(str(err))
 

@@ -53,9 +53,10 @@ class SimPod:
 class RegionSeries:
     name: str
     arrivals: array = field(default_factory=lambda: array("i"))  # requests from this region
-    served: array = field(default_factory=lambda: array("i"))  # requests this region's pods took
-    spilled: array = field(default_factory=lambda: array("i"))  # from here, served elsewhere
+    served: array = field(default_factory=lambda: array("i"))  # requests this region's pods accepted
+    spilled: array = field(default_factory=lambda: array("i"))  # from here, routed to another region
     rejected: array = field(default_factory=lambda: array("i"))  # from here, no ready pod anywhere
+    refused: array = field(default_factory=lambda: array("i"))  # from here, turned away by a full server (429)
 
 
 @dataclass
@@ -127,6 +128,7 @@ def simulate(scenario: Scenario, ruleset: RuleSet, rules_label: str = "",
         served = [0] * nregions
         spilled = [0] * nregions
         rejected = [0] * nregions
+        refused = [0] * nregions
         batches = [[(a, r) for a in arrivals[r].take_until(t)] for r in range(nregions)]
         for a, r in heapq.merge(*batches) if nregions > 1 else batches[0]:
             cfg = configs[r]
@@ -137,10 +139,12 @@ def simulate(scenario: Scenario, ruleset: RuleSet, rules_label: str = "",
             if pod is None:
                 rejected[r] += 1
                 continue
-            pod.model.arrive(a, prompt, output, r)
-            served[where] += 1
             if where != r:
                 spilled[r] += 1
+            if pod.model.arrive(a, prompt, output, r) is None:
+                refused[r] += 1
+            else:
+                served[where] += 1
 
         changed = set()
         for pod in pods:
@@ -179,6 +183,7 @@ def simulate(scenario: Scenario, ruleset: RuleSet, rules_label: str = "",
             series.served.append(served[r])
             series.spilled.append(spilled[r])
             series.rejected.append(rejected[r])
+            series.refused.append(refused[r])
         times.append(t)
         if progress is not None and k % report_every == 0:
             progress(k / steps)

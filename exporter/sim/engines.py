@@ -83,8 +83,10 @@ def _escape(value: str) -> str:
 class Family:
     """One metric family: static series keys and text prefixes, values read from the model."""
 
-    def __init__(self, name: str, kind: str, help_text: str | None, style: Callable[[float], str]):
+    def __init__(self, name: str, kind: str, help_text: str | None, style: Callable[[float], str],
+                 visible: Callable[[ServerModel], bool] | None = None):  # fmt: skip
         self.name = name
+        self.visible = visible
         self.kind = kind
         self.help = help_text
         self.style = style
@@ -129,9 +131,9 @@ class Engine:
 
     # ---- building -------------------------------------------------------------
 
-    def scalar(self, name, kind, help_text, children):
-        """children: list of (labels, getter(model) -> float)."""
-        fam = Family(name, kind, help_text, self.style)
+    def scalar(self, name, kind, help_text, children, visible=None):
+        """children: list of (labels, getter(model) -> float); visible(model) hides the family when false."""
+        fam = Family(name, kind, help_text, self.style, visible)
         for labels, getter in children:
             fam.add_line(name, labels)
             fam.add_getter(lambda m, g=getter: (g(m),))
@@ -182,7 +184,8 @@ class Engine:
             return []
         out: list[tuple[Labels, float]] = []
         for fam in self.families if families is None else families:
-            out.extend(zip(fam.keys, fam.values(model)))
+            if fam.visible is None or fam.visible(model):
+                out.extend(zip(fam.keys, fam.values(model)))
         return out
 
     def render(self, model: ServerModel) -> str:
@@ -192,6 +195,8 @@ class Engine:
         parts: list[str] = []
         style = self.style
         for fam in self.families:
+            if fam.visible is not None and not fam.visible(model):
+                continue
             parts.append(fam.header())
             parts.extend(f"{prefix}{style(value)}\n" for prefix, value in zip(fam.prefixes, fam.values(model)))
             if self._blank:
@@ -221,7 +226,10 @@ def _tgi(config: ModelConfig) -> Engine:
     e = Engine("tgi", rust_number, blank_after_family=True, sum_first=False, le_first=False,
                visible=lambda m: m.arrived > 0)  # fmt: skip
     e.scalar("tgi_request_success", "counter", "Number of successful requests", [([], lambda m: m.completed)])
-    e.scalar("tgi_request_count", "counter", "Total number of requests", [([], lambda m: m.arrived)])
+    e.scalar("tgi_request_count", "counter", "Total number of requests", [([], lambda m: m.arrived + m.refused)])
+    # Only once a request was refused, as TGI creates the series on first use.
+    e.scalar("tgi_request_failure", "counter", None, [([("err", "overloaded")], lambda m: m.refused)],
+             visible=lambda m: m.refused > 0)  # fmt: skip
     e.scalar("tgi_batch_inference_success", "counter",
              "Number of successful inference calls per method (prefill or decode)",
              [([("method", "prefill")], lambda m: m.prefill_batches),

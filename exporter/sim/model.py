@@ -72,8 +72,13 @@ class ModelConfig:
     prompt_tokens: Lengths = field(default_factory=lambda: Lengths("lognormal", 220.0, 0.5, 8, 1024))
     output_tokens: Lengths = field(default_factory=lambda: Lengths("lognormal", 120.0, 0.6, 1, 512))
     model_name: str = "meta-llama/Llama-3.1-8B-Instruct"
+    # Requests in the server (queued + running) beyond which new ones are refused at once,
+    # as TGI's --max-concurrent-requests (default 128) answers 429; None: no limit (vLLM).
+    max_concurrent_requests: int | None = None
 
     def __post_init__(self):
+        if self.max_concurrent_requests is not None and self.max_concurrent_requests < 1:
+            raise ValueError(f"max_concurrent_requests must be >= 1, got {self.max_concurrent_requests!r}")
         if self.max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {self.max_batch_size!r}")
         for name in ("prefill_seconds", "prefill_seconds_per_token", "decode_seconds_per_request"):
@@ -191,7 +196,8 @@ class ServerModel:
         self._sum_prompt = 0  # over running requests
         self._sum_g_start = 0.0
         # Counters.
-        self.arrived = 0
+        self.arrived = 0  # accepted into the queue
+        self.refused = 0  # turned away by max_concurrent_requests
         self.admitted = 0
         self.completed = 0
         self.finished_length = 0  # hit max_new_tokens
@@ -255,8 +261,9 @@ class ServerModel:
 
     # ---- moving time ---------------------------------------------------------
 
-    def arrive(self, t: float, prompt: int | None = None, output: int | None = None, tag=None) -> Request:
-        """A request arrives at time t (>= now): queued, admitted if there is room.
+    def arrive(self, t: float, prompt: int | None = None, output: int | None = None, tag=None) -> Request | None:
+        """A request arrives at time t (>= now): queued, admitted if there is room, or
+        refused (None) when the server already holds max_concurrent_requests.
 
         Its lengths are drawn from the config unless given (the simulation draws them at
         the gateway, so two runs with different rules serve the very same requests)."""
@@ -266,6 +273,10 @@ class ServerModel:
             prompt = cfg.prompt_tokens.draw(self._rng)
         if output is None:
             output = cfg.output_tokens.draw(self._rng)
+        limit = cfg.max_concurrent_requests
+        if limit is not None and len(self.waiting) + len(self._running) + len(self._prefilling) >= limit:
+            self.refused += 1
+            return None
         # Clamped to this server's limits, as a server rejects or truncates what it cannot hold.
         req = Request(t, min(prompt, cfg.prompt_tokens.high), min(output, cfg.output_tokens.high), tag)
         self.waiting.append(req)
@@ -426,5 +437,6 @@ class ServerModel:
             "running": self.running,
             "kv_usage": round(self.kv_usage, 4),
             "arrived": self.arrived,
+            "refused": self.refused,
             "completed": self.completed,
         }

@@ -28,6 +28,7 @@ class Summary:
     finished: int
     spilled: int
     rejected: int
+    refused: int
     wait: tuple[float, float, float]  # p50, p95, p99 seconds in the queue
     ttft: tuple[float, float, float]
     wall_seconds: float
@@ -74,6 +75,7 @@ def summarize(result: SimResult) -> Summary:
         finished=len(result.requests),
         spilled=sum(sum(r.spilled) for r in result.regions),
         rejected=sum(sum(r.rejected) for r in result.regions),
+        refused=sum(sum(r.refused) for r in result.regions),
         wait=tuple(quantile(waits, q) for q in qs),
         ttft=tuple(quantile(ttfts, q) for q in qs),
         wall_seconds=result.wall_seconds,
@@ -109,6 +111,7 @@ def _totals(s: Summary) -> list[tuple[str, str]]:
         ("requests", str(s.arrivals)),
         ("spilled to another region", f"{s.spilled} ({_pct(s.spilled, s.arrivals)})"),
         ("no ready pod (rejected)", f"{s.rejected} ({_pct(s.rejected, s.arrivals)})"),
+        ("refused by a full server (429)", f"{s.refused} ({_pct(s.refused, s.arrivals)})"),
         ("queue wait p50 / p95 / p99", " / ".join(_seconds(v) for v in s.wait)),
         ("TTFT p50 / p95 / p99", " / ".join(_seconds(v) for v in s.ttft)),
     ]  # fmt: skip
@@ -163,7 +166,8 @@ def write_csv(result: SimResult, path) -> None:
     regions, pods = result.regions, result.pods
     header = ["time"]
     for r in regions:
-        header += [f"{r.name}_arrivals", f"{r.name}_served", f"{r.name}_spilled", f"{r.name}_rejected"]
+        header += [f"{r.name}_arrivals", f"{r.name}_served", f"{r.name}_spilled", f"{r.name}_rejected",
+                   f"{r.name}_refused"]  # fmt: skip
     for p in pods:
         header += [f"{p.name}_queue", f"{p.name}_running", f"{p.name}_kv_usage", f"{p.name}_ready"]
     header.append("wait_p95_seconds")
@@ -174,7 +178,7 @@ def write_csv(result: SimResult, path) -> None:
         for k, t in enumerate(result.times):
             row = [f"{t:g}"]
             for r in regions:
-                row += [r.arrivals[k], r.served[k], r.spilled[k], r.rejected[k]]
+                row += [r.arrivals[k], r.served[k], r.spilled[k], r.rejected[k], r.refused[k]]
             for p in pods:
                 row += [p.queue[k], p.running[k], f"{p.kv[k]:.4f}", p.ready[k]]
             row.append("" if waits[k] != waits[k] else f"{waits[k]:.4f}")

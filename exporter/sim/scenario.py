@@ -60,6 +60,7 @@ _MODEL_NUMBERS = {
     "prefill_seconds_per_token": float,
     "decode_seconds": float,
     "decode_seconds_per_request": float,
+    "max_concurrent_requests": int,
 }
 _LENGTH_KEYS = ("kind", "mean", "sigma", "low", "high")
 
@@ -307,7 +308,7 @@ class _Reader:
         changes = {}
         for key, kind in _MODEL_NUMBERS.items():
             if key in data:
-                got = self.number(data[key], where + (key,), minimum=0, integer=kind is int)
+                got = self.number(data[key], where + (key,), minimum=1 if kind is int else 0, integer=kind is int)
                 if got is not None:
                     changes[key] = got
         if "model_name" in data:
