@@ -56,13 +56,15 @@ def plot_run(result: SimResult, path, thresholds: list[float] | None = None) -> 
     for r, series in enumerate(result.regions):
         served = _moving_sum(list(series.served), window)
         shares.append([s / n if n else 0.0 for s, n in zip(served, total)])
-    rejected = _moving_sum([sum(r.rejected[k] for r in result.regions) for k in range(len(times))], window)
-    shares.append([s / n if n else 0.0 for s, n in zip(rejected, total)])
-    ax.stackplot(times, shares, colors=[colors(r % 10) for r in range(len(regions))] + ["#444444"],
-                 labels=[f"served in {n}" for n in regions] + ["no ready pod"], alpha=0.85)  # fmt: skip
+    for attr in ("refused", "rejected"):
+        lost = _moving_sum([sum(getattr(r, attr)[k] for r in result.regions) for k in range(len(times))], window)
+        shares.append([s / n if n else 0.0 for s, n in zip(lost, total)])
+    ax.stackplot(times, shares, colors=[colors(r % 10) for r in range(len(regions))] + ["#e377c2", "#444444"],
+                 labels=[f"served in {n}" for n in regions] + ["refused (429)", "no ready pod"],
+                 alpha=0.85)  # fmt: skip
     ax.set_ylim(0, 1)
     ax.set_ylabel("traffic share\nby serving region")
-    ax.legend(loc="upper right", fontsize=7, ncol=len(regions) + 1)
+    ax.legend(loc="lower right", fontsize=7, ncol=len(regions) + 2)
 
     ax = axes[3]
     bin_steps = max(1, int(round(max(scenario.step, scenario.duration / 180) / scenario.step)))
