@@ -291,3 +291,21 @@ def test_model_path_does_not_depend_on_scrape_timing():
     every_second = _queue_by_second(1.0)
     every_quarter = _queue_by_second(0.25)
     assert every_second == {t: every_quarter[t] for t in every_second}
+
+
+# Names the shipped packs read only as a fallback for older servers than the ones modelled.
+OLDER_SERVER_FALLBACKS = {"vllm:gpu_cache_usage_perc"}
+
+
+@pytest.mark.parametrize("engine", ["tgi", "vllm", "sglang"])
+def test_fake_server_prints_what_the_shipped_rule_pack_reads(engine):
+    from exporter.ruleset import load_rules
+    from exporter.sim.engines import build_engine
+    from exporter.sim.model import ModelConfig
+
+    pack = ROOT / "rules" / f"{engine}.yaml"
+    if not pack.exists():
+        pytest.skip(f"{pack} not shipped yet")
+    printed = set().union(*(fam.sample_names for fam in build_engine(engine, ModelConfig()).families))
+    wanted = set().union(*((rule.expr.metric_names or set()) for rule in load_rules([str(pack)]).rules))
+    assert wanted - printed - OLDER_SERVER_FALLBACKS == set()

@@ -275,6 +275,12 @@ def _vllm(config: ModelConfig) -> Engine:
              [(labels, lambda m: m.queue_size)])  # fmt: skip
     e.scalar("vllm:kv_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage.",
              [(labels, lambda m: m.kv_usage)])  # fmt: skip
+    e.scalar("vllm:engine_sleep_state", "gauge",
+             "Engine sleep state; awake = 0 means engine is sleeping; awake = 1 means engine is awake; "
+             "weights_offloaded = 1 means sleep level 1; discard_all = 1 means sleep level 2.",
+             [(labels + [("sleep_state", "awake")], lambda m: 1.0),
+              (labels + [("sleep_state", "weights_offloaded")], lambda m: 0.0),
+              (labels + [("sleep_state", "discard_all")], lambda m: 0.0)])  # fmt: skip
     e.scalar("vllm:num_preemptions_total", "counter", "Cumulative number of preemption from the engine.",
              [(labels, lambda m: 0.0)])  # fmt: skip
     e.scalar("vllm:prompt_tokens_total", "counter", "Number of prefill tokens processed.",
