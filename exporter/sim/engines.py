@@ -83,13 +83,12 @@ def _escape(value: str) -> str:
 class Family:
     """One metric family: static series keys and text prefixes, values read from the model."""
 
-    def __init__(self, name: str, kind: str, help_text: str | None, style: Callable[[float], str],
+    def __init__(self, name: str, kind: str, help_text: str | None,
                  visible: Callable[[ServerModel], bool] | None = None):  # fmt: skip
         self.name = name
         self.visible = visible
         self.kind = kind
         self.help = help_text
-        self.style = style
         self.keys: list[Labels] = []  # sorted labels with __name__, one per line
         self.prefixes: list[str] = []  # "name{labels} "
         self.sample_names: set[str] = set()
@@ -133,7 +132,7 @@ class Engine:
 
     def scalar(self, name, kind, help_text, children, visible=None):
         """children: list of (labels, getter(model) -> float); visible(model) hides the family when false."""
-        fam = Family(name, kind, help_text, self.style, visible)
+        fam = Family(name, kind, help_text, visible)
         for labels, getter in children:
             fam.add_line(name, labels)
             fam.add_getter(lambda m, g=getter: (g(m),))
@@ -141,7 +140,7 @@ class Engine:
 
     def histogram(self, name, help_text, children, bounds):
         """children: list of (labels, quantity); every child shares the bucket bounds."""
-        fam = Family(name, "histogram", help_text, self.style)
+        fam = Family(name, "histogram", help_text)
         les = [self.style(b) for b in bounds] + ["+Inf"]
         for labels, quantity in children:
             self.histograms[quantity] = bounds
