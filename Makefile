@@ -26,6 +26,7 @@ fuzz: $(STAMP)
 
 check-rules: $(STAMP)
 	$(VENV)/bin/llm-healthcheck check rules/
+	$(VENV)/bin/llm-healthcheck test rules/tests/*.yaml
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
