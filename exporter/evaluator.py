@@ -66,7 +66,7 @@ class RulesSource:
 
 class Evaluator:
     def __init__(self, settings: Settings, source: RulesSource | None = None, *,
-                 clock=SystemClock, scraper_factory=Scraper, initial_rules: RuleSet | None = None):
+                 clock=SystemClock, scraper_factory=Scraper):
         """Loads the rules at once; a ConfigError here is a startup error for the caller."""
         self.settings = settings
         self.source = source or RulesSource(settings)
@@ -80,7 +80,7 @@ class Evaluator:
         self._reload_generation = 0
         self._reload_finished = False
 
-        ruleset = initial_rules if initial_rules is not None else self.source.load()
+        ruleset = self.source.load()
         config = self._check_config(ruleset)
         self._fingerprint = self.source.fingerprint()
         self._failed_fingerprint = None

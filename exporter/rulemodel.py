@@ -1,6 +1,7 @@
 """The compiled, immutable shape of a rule set: what the loader produces and the engine reads."""
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 SEVERITIES = ("unready", "warn")
 FAILURE_POLICIES = ("unready", "ready", "hold")
@@ -60,7 +61,7 @@ class RuleSet:
     sha256: str = ""
     files: tuple[str, ...] = ()
 
-    @property
+    @cached_property  # read every cycle to select lines before parsing
     def metric_names(self) -> frozenset[str] | None:
         """Sample names the rules read; None when some selector cannot be narrowed to names."""
         names: set[str] = set()
@@ -71,6 +72,6 @@ class RuleSet:
             names |= wanted
         return frozenset(names)
 
-    @property
+    @cached_property
     def max_range_seconds(self) -> float:
         return max((rule.expr.max_range_seconds for rule in self.rules), default=0.0)
