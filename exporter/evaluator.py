@@ -79,6 +79,7 @@ class Evaluator:
         self._reload_done = threading.Condition()
         self._reload_generation = 0
         self._reload_finished = False
+        self._terminating = False
 
         ruleset = self.source.load()
         config = self._check_config(ruleset)
@@ -89,7 +90,6 @@ class Evaluator:
         self._history = History(self._retention(ruleset))
         self._scrape = ScrapeStatus()
         self._had_good_scrape = False
-        self._terminating = False
         self._rule_transitions = Counter()
         self._readiness_transitions = Counter()
         self._scrape_failures = Counter()
@@ -202,6 +202,10 @@ class Evaluator:
 
     def _publish(self, decision: Decision) -> None:
         with self._lock:
+            if self._terminating and decision.phase != TERMINATING:
+                # a cycle that began before SIGTERM must not publish "ready" after it
+                decision = replace(decision, ready=False, phase=TERMINATING,
+                                   reason="terminating: shutting down")
             previous = getattr(self, "decision", None)
             if previous is not None and previous.ready != decision.ready:
                 self._readiness_transitions["ready" if decision.ready else "unready"] += 1
