@@ -3,6 +3,13 @@
 Why one worker: hysteresis state lives in memory; several workers would scrape the inference
 server several times per interval and could give the kubelet different answers.
 
+Why ProbeFirstWorker rather than plain gthread: gthread hands every accepted connection to
+one of its few threads at once, and that thread then waits (up to 5 s for a first byte, and
+for as long as bytes trickle in after that) for a whole request. A handful of slow or idle
+clients, the classic slowloris, thus takes every thread and /health stops answering. This
+worker keeps a connection in the poller until its request head has arrived, so threads only
+ever run complete requests.
+
 Signals:
 - SIGTERM (master or worker): /health turns 503 at once; the worker keeps answering for
   `shutdown_drain` seconds so load balancers see the drain, then exits gracefully.
@@ -10,21 +17,34 @@ Signals:
   replace the worker and lose every rule's state.
 """
 
+import collections
+import errno
 import gc
 import math
 import os
+import selectors
 import signal
 import sys
 import threading
+import time
+from functools import partial
+
+from gunicorn.workers import gthread
 
 from exporter.settings import WORKERS_MESSAGE
+
+WORKER_CLASS = "exporter.gunicorn_config.ProbeFirstWorker"
+HEAD_TIMEOUT_SECONDS = 5.0  # a request head must arrive whole within this, or the connection closes
+HEAD_LIMIT_BYTES = 64 * 1024  # a longer request head is refused (gunicorn would read 800 KB)
+_HEADERS_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
+                      b"Content-Length: 0\r\n\r\n")
 
 
 def options(settings) -> dict:
     opts = {
         "bind": [f"{_host(settings.bind_host)}:{settings.port}"],
         "workers": 1,
-        "worker_class": "gthread",
+        "worker_class": WORKER_CLASS,
         "threads": settings.threads,
         "graceful_timeout": max(1, math.ceil(settings.graceful_timeout)),
         "timeout": 30,
@@ -99,3 +119,123 @@ def worker_exit(server, worker) -> None:
     runtime = runtime_holder.current(required=False)
     if runtime is not None:
         runtime.evaluator.stop(timeout=2.0)
+
+
+class ProbeFirstWorker(gthread.ThreadWorker):
+    """gthread whose threads only receive connections that have sent a whole request head.
+
+    New and kept-alive connections wait in the poller (the worker's main thread) while their
+    head arrives, read without blocking; a head that does not complete within
+    HEAD_TIMEOUT_SECONDS is dropped. The bytes read are handed to gunicorn's own parser, so
+    limits, errors and answers are gunicorn's. TLS and HTTP/2 connections, which the sidecar
+    does not configure, keep gthread's behaviour.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._waiting = collections.deque()  # connections reading their head, oldest first
+        plain_http1 = not self.cfg.is_ssl and "h2" not in getattr(self.cfg, "http_protocols", ())
+        self._head_first = plain_http1
+        # gunicorn's limits (0 = unlimited), plus the line ending
+        self._request_line_limit = (self.cfg.limit_request_line or HEAD_LIMIT_BYTES) + 2
+        self._field_limit = (self.cfg.limit_request_field_size or HEAD_LIMIT_BYTES) + 2
+
+    def accept(self, listener):
+        if not self._head_first:
+            return super().accept(listener)
+        try:
+            sock, client = listener.accept()
+        except OSError as err:
+            if err.errno in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                return
+            raise
+        self.nr_conns += 1
+        self._wait_for_head(gthread.TConn(self.cfg, sock, client, listener.getsockname()))
+
+    def on_client_socket_readable(self, conn, client):
+        if not self._head_first:
+            return super().on_client_socket_readable(conn, client)
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self._wait_for_head(conn)
+
+    def handle(self, conn):
+        head = getattr(conn, "head", b"")
+        if head:
+            conn.head = b""
+            conn.sock.setblocking(True)
+            conn.init()
+            conn.parser.unreader.unread(head)
+        return super().handle(conn)
+
+    def murder_keepalived(self, force=False):
+        super().murder_keepalived(force)
+        now = time.monotonic()
+        while self._waiting and (force or self._waiting[0].head_deadline <= now):
+            self._drop(self._waiting.popleft(), registered=True)
+
+    def _wait_for_head(self, conn):
+        conn.head = b""
+        conn.head_deadline = time.monotonic() + HEAD_TIMEOUT_SECONDS
+        conn.sock.setblocking(False)
+        state = self._read_head(conn)
+        if state == "more":
+            self._waiting.append(conn)
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_readable, conn))
+        else:
+            self._finish_head(conn, state, registered=False)
+
+    def _on_head_readable(self, conn, client):
+        state = self._read_head(conn)
+        if state != "more":
+            self._waiting.remove(conn)
+            self._finish_head(conn, state, registered=True)
+
+    def _finish_head(self, conn, state: str, registered: bool):
+        if state == "complete":
+            if registered:
+                self.poller.unregister(conn.sock)
+            self._run(conn)
+            return
+        if state == "too_large":
+            try:  # best effort: the socket is non-blocking and the client may be gone
+                conn.sock.send(_HEADERS_TOO_LARGE)
+            except OSError:
+                pass
+        self._drop(conn, registered)
+
+    def _read_head(self, conn) -> str:
+        """"complete", "more", "closed" or "too_large" after reading what has arrived."""
+        try:
+            data = conn.sock.recv(HEAD_LIMIT_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return "more"
+        except OSError:
+            return "closed"
+        if not data:
+            return "closed"
+        head = conn.head = conn.head + data
+        if b"\r\n\r\n" in head or b"\n\n" in head:
+            return "complete"
+        line_start = head.rfind(b"\n") + 1
+        if line_start == 0:
+            # Still the request line: past its limit gunicorn answers 414 without more bytes.
+            return "complete" if len(head) > self._request_line_limit else "more"
+        # gunicorn would wait for the end of the headers before judging their size, holding
+        # a thread; refuse here instead, with the status it would give.
+        if len(head) - line_start > self._field_limit or len(head) >= HEAD_LIMIT_BYTES:
+            return "too_large"
+        return "more"
+
+    def _run(self, conn):
+        conn.data_ready = True  # gthread must not wait for a first byte again
+        self.enqueue_req(conn)
+
+    def _drop(self, conn, registered: bool):
+        if registered:
+            try:
+                self.poller.unregister(conn.sock)
+            except (KeyError, ValueError, OSError):
+                pass
+        self.nr_conns -= 1
+        conn.close()

@@ -176,3 +176,102 @@ class Sidecar:
                 self.proc.wait(5)
         self._reader.join(2)
         return self.proc.returncode
+
+
+class RawUpstream:
+    """A loopback TCP server whose answers the test writes byte by byte: resets mid-body, streams,
+    hangs, refusals. `answer(sock)` runs for each request after its head is read and returns
+    whether the connection stays open for another request."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.requests = 0
+        self.released = threading.Event()  # set: hanging answers return
+        self._conns = set()
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/metrics"
+        self._open = True
+        threading.Thread(target=self._accept_loop, args=(self._listener,), daemon=True).start()
+
+    def _accept_loop(self, listener):
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # listener closed
+            with self._lock:
+                self._conns.add(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            conn.settimeout(30)
+            buffer = b""
+            for _ in range(10_000):  # requests on one connection, bounded
+                while b"\r\n\r\n" not in buffer:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                    if len(buffer) > 1 << 20:
+                        return
+                _, buffer = buffer.split(b"\r\n\r\n", 1)
+                self.requests += 1
+                if not self.answer(conn):
+                    return
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._conns.discard(conn)
+            conn.close()
+
+    def refuse(self) -> None:
+        """Stop listening and drop every connection: new connects are refused."""
+        try:  # wakes the thread blocked in accept(); close() alone leaves the port listening
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._listener.close()
+        with self._lock:
+            conns, self._conns = list(self._conns), set()
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+
+    def listen_again(self) -> None:
+        """Listen on the same port again after refuse()."""
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept_loop, args=(self._listener,), daemon=True).start()
+
+    def close(self) -> None:
+        self.released.set()
+        self.refuse()
+
+
+def http_answer(body: bytes, status: str = "200 OK",
+                content_type: str = "text/plain; version=0.0.4; charset=utf-8"):
+    """An answer for RawUpstream: a complete response, connection kept alive."""
+    head = (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+
+    def answer(conn):
+        conn.sendall(head + body)
+        return True
+
+    return answer
+
+
+def scrape_failures(metrics_text: str) -> dict:
+    """{reason: count} from the sidecar's llm_healthcheck_scrape_failures_total."""
+    found = {}
+    for line in metrics_text.splitlines():
+        if line.startswith("llm_healthcheck_scrape_failures_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            found[reason] = float(line.rsplit(" ", 1)[1])
+    return found
