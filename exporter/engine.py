@@ -81,10 +81,14 @@ def rules_ready(statuses) -> bool:
 def evaluate(ruleset: RuleSet, history, state: EngineState, now: float, lookback: float = 300.0):
     """Evaluate every rule at `now`; returns the new state and one RuleStatus per rule."""
     statuses = []
+    previous_by_rule = state.rules
+    # Rules often share an expression (a hard limit and a warning on the same queue):
+    # each expression is evaluated once per cycle.
+    results: dict = {}
     for rule in ruleset.rules:
-        previous = state.rules.get(rule.definition())
-        statuses.append(_evaluate_rule(rule, previous, history, now, lookback))
-    new_state = EngineState({status.rule.definition(): status for status in statuses})
+        previous = previous_by_rule.get(_definition(rule))
+        statuses.append(_evaluate_rule(rule, previous, history, now, lookback, results))
+    new_state = EngineState({_definition(status.rule): status for status in statuses})
     return new_state, tuple(statuses)
 
 
@@ -101,28 +105,63 @@ def hold(ruleset: RuleSet, state: EngineState, now: float, reason: str):
     return EngineState({s.rule.definition(): s for s in statuses}), tuple(statuses)
 
 
-def _evaluate_rule(rule: Rule, previous: RuleStatus | None, history, now: float, lookback: float) -> RuleStatus:
+# Rule.definition() per rule object: it keys the state and is read twice per rule per
+# cycle. The entry keeps its rule alive, so an id is never reused while it is cached.
+_DEFINITIONS: dict = {}
+_DEFINITIONS_LIMIT = 4096
+
+
+def _definition(rule: Rule) -> tuple:
+    found = _DEFINITIONS.get(id(rule))
+    if found is None or found[0] is not rule:
+        if len(_DEFINITIONS) >= _DEFINITIONS_LIMIT:
+            _DEFINITIONS.clear()
+        found = _DEFINITIONS[id(rule)] = (rule, rule.definition())
+    return found[1]
+
+
+def _evaluate_expr(rule: Rule, history, now: float, lookback: float, results: dict):
+    found = results.get(rule.expr_text)
+    if found is None:
+        try:
+            found = (evaluate_expr(rule.expr, history, now, lookback), None)
+        except PromQLError as err:
+            found = (None, err)
+        results[rule.expr_text] = found
+    return found
+
+
+def _evaluate_rule(rule: Rule, previous: RuleStatus | None, history, now: float, lookback: float,
+                   results: dict) -> RuleStatus:  # fmt: skip
     old_series = {s.labels: s for s in previous.series} if previous else {}
-    try:
-        result = evaluate_expr(rule.expr, history, now, lookback)
-    except PromQLError as err:
+    result, err = _evaluate_expr(rule, history, now, lookback, results)
+    if err is not None:
         # Hold every series as it was: a transient evaluation error must not flip readiness.
         return _aggregate(rule, previous, tuple(old_series.values()), now, error=str(err))
 
     values = _result_values(result)
     series = []
-    for labels in list(values) + [l for l in old_series if l not in values]:
-        value = values.get(labels)
-        step = _step_series(rule, old_series.get(labels), labels, value, now)
-        if step.state != OK or labels in values:
-            series.append(step)
+    for labels, value in values.items():
+        series.append(_step_series(rule, old_series.get(labels), labels, value, now))
+    for labels, old in old_series.items():
+        if labels not in values:
+            step = _step_series(rule, old, labels, None, now)
+            if step.state != OK:
+                series.append(step)
     return _aggregate(rule, previous, tuple(series), now)
 
 
 def _result_values(result) -> dict:
     if isinstance(result, float):
         return {(): result}
-    return {tuple(pair for pair in labels if pair[0] != "__name__"): value for labels, value in result}
+    return {_drop_name(labels): value for labels, value in result}
+
+
+def _drop_name(labels: Labels) -> Labels:
+    for name, _ in labels:
+        if name == "__name__":
+            return tuple(pair for pair in labels if pair[0] != "__name__")
+    return labels
 
 
 def _condition(rule: Rule, value: float | None, was_on: bool) -> bool:
@@ -163,14 +202,38 @@ def _step_series(rule: Rule, old: SeriesStatus | None, labels: Labels, value, no
         else:
             new, active_since, cleared_at = OK, None, None
 
+    if old is not None and new == state and new in _STEADY and _same_value(value, old.value):
+        # ok or firing, timers untouched and the same value: every field, the reason
+        # included, would come out as it was, so the status stays the same object.
+        return old
     since = old.since if old and old.state == new else now
     return SeriesStatus(labels, new, value, since, active_since, cleared_at,
                         _series_reason(rule, new, value, now, active_since, cleared_at))
 
 
+# States whose reason and timers do not move with the clock while the value stands still.
+_STEADY = (OK, FIRING)
+
+
+def _same_value(a, b) -> bool:
+    if a is b:
+        return True
+    # 0.0 and -0.0 are equal but print differently; NaN never equals itself.
+    return a is not None and b is not None and a == b and (a != 0 or math.copysign(1, a) == math.copysign(1, b))
+
+
 def _aggregate(rule: Rule, previous: RuleStatus | None, series: tuple, now: float, error=None) -> RuleStatus:
-    worst = max(series, key=lambda s: (_SEVERITY_ORDER[s.state], _magnitude(rule, s.value)), default=None)
+    if len(series) == 1:
+        worst = series[0]
+    else:
+        worst = max(series, key=lambda s: (_SEVERITY_ORDER[s.state], _magnitude(rule, s.value)), default=None)
     state = worst.state if worst else OK
+    changed = previous is not None and previous.state != state
+    if (series and error is None and previous is not None and not changed and previous.error is None
+            and previous.previous_state is None and previous.rule is rule and _same_series(series, previous.series)):
+        # The same series objects, so the same worst one: every field would come out as
+        # it was. (Not for no series: a held status may carry another reason than "no data".)
+        return previous
     if error is not None:
         reason = f"evaluation error: {error}"
     elif worst is None:
@@ -180,10 +243,13 @@ def _aggregate(rule: Rule, previous: RuleStatus | None, series: tuple, now: floa
         if len(series) > 1:
             reason += f" ({_label_text(worst.labels)}; {len(series)} series)"
     value = worst.value if worst else None
-    changed = previous is not None and previous.state != state
     since = previous.since if previous is not None and not changed else now
     return RuleStatus(rule, state, value, since, reason, series,
                       previous.state if changed else None, error)
+
+
+def _same_series(a: tuple, b: tuple) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
 
 
 def _magnitude(rule: Rule, value) -> float:

@@ -4,10 +4,15 @@ The PromQL evaluator reads it: instant selectors take the newest sample within t
 lookback window, range selectors take every sample inside the range. Staleness follows
 Prometheus: a series missing from a scrape gets a marker at that scrape's time and drops
 out of instant selectors at once instead of lingering for the lookback delta.
+
+Recording is the per-second hot path of the sidecar and of the capacity simulation, so
+the common case (the same series as last time, one new sample each, one old sample
+falling out of retention) costs a few list operations per series and no set arithmetic.
 """
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
+from operator import itemgetter
 
 Labels = tuple[tuple[str, str], ...]  # sorted by name, INCLUDING ("__name__", metric_name)
 
@@ -27,6 +32,7 @@ class _Stale:
 STALE = _Stale()
 
 _NAME = "__name__"
+_NEG_INF = float("-inf")
 
 # Window edges are compared with this slack (1 µs) so that a sample exactly on an edge
 # lands on the same side as in Prometheus' integer milliseconds, whatever float rounding
@@ -37,7 +43,8 @@ EPS = 1e-6
 class Series:
     """Samples of one series in time order; a value of None is a staleness marker."""
 
-    __slots__ = ("labels", "label_map", "name", "times", "values", "_no_name", "_stale")
+    __slots__ = ("labels", "label_map", "name", "labels_without_name", "times", "values", "stale",
+                 "resets", "dropped", "_last_real", "_seen")
 
     def __init__(self, labels: Labels):
         self.labels = labels
@@ -45,16 +52,17 @@ class Series:
         self.name = self.label_map.get(_NAME, "")
         self.times: list[float] = []
         self.values: list[float | None] = []
-        self._no_name: Labels | None = None
-        self._stale = 0  # staleness markers held; range reads skip filtering when zero
-
-    @property
-    def labels_without_name(self) -> Labels:
         # Functions and arithmetic drop the name; computing it once per series keeps
         # evaluation cheap for rules that do this every second.
-        if self._no_name is None:
-            self._no_name = tuple(p for p in self.labels if p[0] != _NAME)
-        return self._no_name
+        self.labels_without_name: Labels = tuple(p for p in labels if p[0] != _NAME)
+        self.stale = 0  # staleness markers held; range reads skip filtering when zero
+        # Counter resets, as absolute positions (dropped + index) of a sample lower than the
+        # sample before it (staleness markers skipped). rate() reads this to know in O(1)
+        # that a window has no reset, which is nearly always the case.
+        self.resets: list[int] = []
+        self.dropped = 0  # samples ever dropped from the front: turns indexes into positions
+        self._last_real = _NEG_INF  # the newest value that is not a staleness marker
+        self._seen = 0  # the History's scrape number when this series was last scraped
 
     def value_at(self, at: float, lookback: float) -> float | None:
         """The newest value in (at - lookback, at], or None if absent or stale."""
@@ -80,14 +88,30 @@ class Series:
         value = self.values[i]
         return None if value is None else (times[i], value)
 
-    def window(self, start: float, end: float) -> tuple[list[float], list[float]]:
-        """Times and values of the samples in (start, end], staleness markers left out."""
+    def bounds(self, start: float, end: float) -> tuple[int, int]:
+        """Indexes [lo, hi) of the samples in (start, end], staleness markers included."""
         times = self.times
         lo = bisect_right(times, start + EPS)
         hi = len(times) if times and times[-1] <= end + EPS else bisect_right(times, end + EPS)
-        ts = times[lo:hi]
+        return lo, hi
+
+    def has_reset(self, lo: int, hi: int) -> bool:
+        """Whether a sample in [lo, hi) is lower than the one before it inside that range."""
+        resets = self.resets
+        if not resets:
+            return False
+        first, last = self.dropped + lo, self.dropped + hi
+        if resets[-1] <= first:
+            return False
+        k = bisect_right(resets, first)
+        return k < len(resets) and resets[k] < last
+
+    def window(self, start: float, end: float) -> tuple[list[float], list[float]]:
+        """Times and values of the samples in (start, end], staleness markers left out."""
+        lo, hi = self.bounds(start, end)
+        ts = self.times[lo:hi]
         vs = self.values[lo:hi]
-        if self._stale and None in vs:
+        if self.stale and None in vs:
             pairs = [(t, v) for t, v in zip(ts, vs) if v is not None]
             ts = [t for t, _ in pairs]
             vs = [v for _, v in pairs]
@@ -95,29 +119,65 @@ class Series:
 
     def _append(self, t: float, value: float | None) -> None:
         if self.times and self.times[-1] == t:
-            # Two samples at one instant: the later one wins, as a re-scrape would.
-            self._stale += (value is None) - (self.values[-1] is None)
-            self.values[-1] = value
+            self._replace_last(value)
             return
         self.times.append(t)
         self.values.append(value)
         if value is None:
-            self._stale += 1
+            self.stale += 1
+            return
+        if value < self._last_real:
+            self.resets.append(self.dropped + len(self.times) - 1)
+        self._last_real = value
+
+    def _replace_last(self, value: float | None) -> None:
+        # Two samples at one instant: the later one wins, as a re-scrape would.
+        values = self.values
+        last = len(values) - 1
+        self.stale += (value is None) - (values[last] is None)
+        values[last] = value
+        position = self.dropped + last
+        if self.resets and self.resets[-1] == position:
+            self.resets.pop()
+        before = next((v for v in reversed(values[:last]) if v is not None), _NEG_INF)
+        if value is None:
+            self._last_real = before
+            return
+        if value < before:
+            self.resets.append(position)
+        self._last_real = value
 
     def _drop_before(self, cutoff: float, keep_last: bool) -> int:
         k = bisect_left(self.times, cutoff)
         if keep_last:
             k = min(k, len(self.times) - 1)
         if k > 0:
-            if self._stale:
-                self._stale -= self.values[:k].count(None)
-            del self.times[:k]
-            del self.values[:k]
+            self._drop(k)
         return k
+
+    def _drop(self, k: int) -> None:
+        del self.times[:k]
+        self._forget(k)
+
+    def _forget(self, k: int) -> None:
+        """Drop the k oldest values (the times are dropped by whoever owns them)."""
+        if self.stale:
+            self.stale -= self.values[:k].count(None)
+        del self.values[:k]
+        self.dropped += k
+        resets = self.resets
+        if resets and resets[0] <= self.dropped:
+            # A reset at the new first sample compares with a dropped one: no window sees it.
+            del resets[:bisect_right(resets, self.dropped)]
 
 
 class History:
-    """Bounded store of recent samples per series, fed one scrape at a time."""
+    """Bounded store of recent samples per series, fed one scrape at a time.
+
+    Series scraped in every recorded scrape have the same sample times, so they share one
+    list of them (`_times`, the times of the scrapes within retention): recording appends
+    the timestamp once, and range functions find a window once for all of them. A series
+    that misses a scrape gets its own copy, and shares again once its times match."""
 
     def __init__(self, retention_seconds: float, max_series: int = 20_000):
         if not retention_seconds > 0:
@@ -128,10 +188,16 @@ class History:
         self.max_series = int(max_series)
         self._series: dict[Labels, Series] = {}
         self._by_name: dict[str, dict[Labels, Series]] = {}
-        self._live: set[Labels] = set()
-        self._gone: set[Labels] = set()  # recorded series missing from the latest scrape
-        self._sample_count = 0
         self._last_timestamp: float | None = None
+        self._times: list[float] = []  # the recorded scrapes' times, shared by most series
+        self._live: list[Series] = []  # the series of the latest scrape, in its order
+        self._loners: list[Series] = []  # live series with times of their own
+        self._gone: dict[Labels, Series] = {}  # recorded series missing from the latest scrape
+        self._scrape = 1  # numbers the recorded scrapes; Series._seen holds the last one seen
+        # The labels of the latest scrape, as given: a scrape with the same labels in the
+        # same order (the usual case) maps sample i to self._live[i] without a lookup.
+        self._raw: list[Labels] = []
+        self._clean = False  # the latest scrape had no duplicate and no refused series
         # Bumped whenever a series appears or disappears, so evaluators can cache
         # which series a selector matches until the set changes.
         self.generation = 0
@@ -143,7 +209,7 @@ class History:
 
     @property
     def sample_count(self) -> int:
-        return self._sample_count
+        return sum(len(series.values) for series in self._series.values())
 
     @property
     def last_timestamp(self) -> float | None:
@@ -163,32 +229,50 @@ class History:
             self.clear()
         self._last_timestamp = timestamp
         cutoff = timestamp - self.retention_seconds
-        dropped = 0
-        seen: set[Labels] = set()
-        for labels, value in samples:
-            labels = _normalise(labels)
-            series = self._series.get(labels)
-            if series is None:
-                if len(self._series) >= self.max_series:
-                    dropped += 1
-                    continue
-                series = self._add(labels)
-            before = len(series.times)
-            series._append(timestamp, float(value))
-            self._sample_count += len(series.times) - before
-            if series.times[0] < cutoff:
-                self._sample_count -= series._drop_before(cutoff, keep_last=True)
-            seen.add(labels)
-        for labels in self._live - seen:
-            series = self._series[labels]
-            if series.values[-1] is not None:
-                before = len(series.times)
-                series._append(timestamp, None)
-                self._sample_count += len(series.times) - before
-            self._gone.add(labels)
-        self._gone -= seen
-        self._live = seen
-        self._expire(cutoff)
+        if not isinstance(samples, list):
+            samples = list(samples)
+        raw = list(map(_LABELS, samples))
+        self._scrape += 1
+        if self._clean and raw == self._raw:
+            # The same series as last time, in the same order: nothing to look up.
+            live, values, duplicates, missing, dropped = self._live, map(_VALUE, samples), (), (), 0
+        else:
+            live, values, duplicates, missing, dropped = self._resolve(raw, samples)
+        times = self._times
+        same_instant = bool(times) and times[-1] == timestamp
+        k = 0
+        if not same_instant:
+            times.append(timestamp)
+            if times[0] < cutoff:
+                k = min(bisect_left(times, cutoff), len(times) - 1)
+                del times[:k]
+        for series, value in zip(live, values):
+            value = float(value)
+            if series.times is not times:
+                self._record_alone(series, timestamp, value, cutoff)
+                continue
+            if same_instant:
+                series._replace_last(value)  # recorded at this instant before: a re-scrape
+                continue
+            stored = series.values
+            stored.append(value)
+            if value < series._last_real:
+                series.resets.append(series.dropped + len(stored) - 1)
+            series._last_real = value
+            if k:
+                if series.stale or series.resets:
+                    series._forget(k)
+                else:
+                    del stored[:k]
+                    series.dropped += k
+        for series, value in duplicates:
+            series._replace_last(float(value))  # the same series twice in one scrape: the later wins
+        if missing:
+            self._mark_missing(timestamp, missing)
+        if self._loners:
+            self._share_times()
+        if self._gone:
+            self._expire(cutoff)
         return dropped
 
     def load_series(self, labels: Labels, samples: Iterable[tuple[float, object]]) -> None:
@@ -200,22 +284,26 @@ class History:
         """
         labels = _normalise(tuple(sorted(labels)))
         series = self._series.get(labels) or self._add(labels)
+        if series.times is self._times:
+            series.times = list(series.times)
+            self._loners.append(series)
         for t, value in samples:
             if value is None:
                 continue
             t = float(t)
             if series.times and t < series.times[-1]:
                 raise ValueError(f"sample at {t} is older than the newest one of {_show(labels)}")
-            before = len(series.times)
             series._append(t, None if value is STALE else float(value))
-            self._sample_count += len(series.times) - before
 
     def clear(self) -> None:
         self._series.clear()
         self._by_name.clear()
-        self._live.clear()
+        self._times = []
+        self._live = []
+        self._loners = []
         self._gone.clear()
-        self._sample_count = 0
+        self._raw = []
+        self._clean = False
         self._last_timestamp = None
         self._bump()
 
@@ -225,6 +313,83 @@ class History:
     def series_named(self, name: str) -> Iterable[Series]:
         found = self._by_name.get(name)
         return found.values() if found else ()
+
+    def _resolve(self, raw: list, samples: list):
+        """Map a scrape whose series differ from the previous one's: look each up, and
+        find the duplicates, the refused (over max_series) and the missing series."""
+        scrape = self._scrape
+        previous = scrape - 1
+        before = self._live
+        for series in before:
+            series._seen = previous
+        live, values, duplicates = [], [], []
+        dropped = 0
+        returned = False
+        for labels, (_, value) in zip(raw, samples):
+            series = self._lookup(labels)
+            if series is None:
+                dropped += 1
+            elif series._seen == scrape:
+                duplicates.append((series, value))
+            else:
+                returned = returned or series._seen != previous
+                series._seen = scrape
+                live.append(series)
+                values.append(value)
+        missing = []
+        if returned or len(live) != len(before):
+            missing = [series for series in before if series._seen != scrape]
+            for series in missing:
+                if series.times is self._times:
+                    series.times = list(series.times)  # before this scrape's time is appended
+            if self._gone:
+                for series in live:
+                    self._gone.pop(series.labels, None)
+        self._live = live
+        self._loners = [series for series in live if series.times is not self._times]
+        self._raw = raw
+        self._clean = not duplicates and not dropped
+        return live, values, duplicates, missing, dropped
+
+    def _record_alone(self, series: Series, timestamp: float, value: float, cutoff: float) -> None:
+        times = series.times
+        if times and times[-1] == timestamp:
+            series._replace_last(value)
+        else:
+            series._append(timestamp, value)
+        if times[0] < cutoff:
+            k = min(bisect_left(times, cutoff), len(times) - 1)
+            if k > 0:
+                series._drop(k)
+
+    def _share_times(self) -> None:
+        # A series scraped every time for a whole retention period has exactly the scrape
+        # times: from then on it shares them.
+        times = self._times
+        alone = []
+        for series in self._loners:
+            own = series.times
+            if len(own) == len(times) and own[-1] == times[-1] and own[0] == times[0] and own == times:
+                series.times = times
+            else:
+                alone.append(series)
+        self._loners = alone
+
+    def _lookup(self, labels: Labels) -> Series | None:
+        """The series for these labels, created if new; None when over max_series."""
+        labels = _normalise(labels)
+        series = self._series.get(labels)
+        if series is None:
+            if len(self._series) >= self.max_series:
+                return None
+            series = self._add(labels)
+        return series
+
+    def _mark_missing(self, timestamp: float, missing: list[Series]) -> None:
+        for series in missing:
+            if series.values[-1] is not None:
+                series._append(timestamp, None)
+            self._gone[series.labels] = series
 
     def _add(self, labels: Labels) -> Series:
         series = Series(labels)
@@ -237,16 +402,15 @@ class History:
         # Series that are no longer scraped are kept while range selectors may still see
         # them, then forgotten so that churn in label values cannot grow memory forever.
         gone = []
-        for labels in self._gone:
-            series = self._series[labels]
+        for labels, series in self._gone.items():
             if series.times[0] >= cutoff:
                 continue
-            self._sample_count -= series._drop_before(cutoff, keep_last=False)
+            series._drop_before(cutoff, keep_last=False)
             if not series.times:
                 gone.append(labels)
         for labels in gone:
-            self._gone.discard(labels)
-            series = self._series.pop(labels)
+            series = self._gone.pop(labels)
+            del self._series[labels]
             named = self._by_name[series.name]
             del named[labels]
             if not named:
@@ -259,6 +423,10 @@ class History:
         self.selector_cache.clear()
 
 
+_LABELS = itemgetter(0)
+_VALUE = itemgetter(1)
+
+
 def _normalise(labels: Labels) -> Labels:
     # Prometheus treats an empty label value as no label at all.
     for _, value in labels:
@@ -269,3 +437,4 @@ def _normalise(labels: Labels) -> Labels:
 
 def _show(labels: Labels) -> str:
     return "{" + ", ".join(f'{k}="{v}"' for k, v in labels) + "}"
+

@@ -1,6 +1,8 @@
 """Aggregation operators over one instant vector, with by/without grouping."""
 
 import math
+from math import isinf
+from operator import itemgetter
 
 from . import labels as L
 from .errors import PromQLError
@@ -12,20 +14,62 @@ SUPPORTED = (
 )
 
 
+# Label sets seen by one grouping, remembered with their group key. Rules see the same
+# series every second, so the key is computed once per label set, not per evaluation;
+# the cap keeps label churn from growing it without bound.
+_KEY_CACHE_LIMIT = 4096
+
+
 class Grouping:
-    __slots__ = ("names", "without", "_drop", "_keep")
+    __slots__ = ("names", "without", "_drop", "_keep", "keys", "_plan")
 
     def __init__(self, names: list[str], without: bool):
         self.names = tuple(sorted(set(names)))
         self.without = without
         self._drop = frozenset(self.names) | {L.NAME}
         self._keep = frozenset(self.names)
+        self.keys: dict = {}  # labels -> key
+        self._plan: tuple | None = None
 
     def key(self, labels: tuple) -> tuple:
         """The output label set of a group, which doubles as its identity."""
+        found = self.keys.get(labels)
+        if found is None:
+            found = self._key(labels)
+            if len(self.keys) >= _KEY_CACHE_LIMIT:
+                self.keys.clear()
+            self.keys[labels] = found
+        return found
+
+    def plan(self, labels: list) -> tuple:
+        """(group keys in order of first appearance, group index of each input, whether
+        every group has one member) for the input label sets `labels`.
+
+        A rule sees the same series in the same order every cycle, so the last plan is
+        kept and reused while the input labels are the same."""
+        plan = self._plan
+        if plan is not None and plan[0] == labels:
+            return plan[1]
+        index: dict = {}
+        slots = []
+        for labels_ in labels:
+            k = self.key(labels_)
+            slot = index.get(k)
+            if slot is None:
+                slot = index[k] = len(index)
+            slots.append(slot)
+        found = (list(index), slots, len(index) == len(slots))
+        self._plan = (labels, found)  # one assignment: a concurrent reader sees old or new
+        return found
+
+    def _key(self, labels: tuple) -> tuple:
         if self.without:
             return tuple(p for p in labels if p[0] not in self._drop)
         return tuple(p for p in labels if p[0] in self._keep)
+
+
+_LABELS = itemgetter(0)
+_VALUE = itemgetter(1)
 
 
 def aggregate(op: str, vector: list, grouping: Grouping, param) -> list:
@@ -33,16 +77,46 @@ def aggregate(op: str, vector: list, grouping: Grouping, param) -> list:
         return _top(op, vector, grouping, param)
     if op == "count_values":
         return _count_values(vector, grouping, param)
-    groups: dict = {}
-    for labels, v in vector:
-        key = grouping.key(labels)
-        g = groups.get(key)
+    if op == "sum" and len(vector) == 1:
+        labels, v = vector[0]
+        return [(grouping.key(labels), v + 0.0)]  # as _sum computes a group of one
+    keys, slots, single = grouping.plan(list(map(_LABELS, vector)))
+    if op == "sum":
+        return _sum(keys, slots, single, list(map(_VALUE, vector)))
+    groups: list = [None] * len(keys)
+    for slot, (_, v) in zip(slots, vector):
+        g = groups[slot]
         if g is None:
-            groups[key] = g = _Group(op, v)
+            groups[slot] = _Group(op, v)
         else:
             g.add(op, v)
     q = param if op == "quantile" else None
-    return [(key, g.result(op, q)) for key, g in groups.items()]
+    return [(k, g.result(op, q)) for k, g in zip(keys, groups)]
+
+
+def _sum(keys: list, slots: list, single: bool, values: list) -> list:
+    """sum, the most common aggregation, with its Kahan-Babuska steps written out."""
+    if single:
+        # One member per group: its value plus a compensation of 0.0, as below.
+        return [(k, v + 0.0) for k, v in zip(keys, values)]
+    totals: list = [None] * len(keys)
+    compensations = [0.0] * len(keys)
+    for slot, v in zip(slots, values):
+        total = totals[slot]
+        if total is None:
+            totals[slot] = v
+            continue
+        c = compensations[slot]
+        t = total + v
+        if isinf(t):  # the compensation means nothing next to an infinite sum
+            c = 0.0
+        elif abs(total) >= abs(v):
+            c += (total - t) + v
+        else:
+            c += (v - t) + total
+        totals[slot] = t
+        compensations[slot] = c
+    return [(k, t + c) for k, t, c in zip(keys, totals, compensations)]
 
 
 class _Group:

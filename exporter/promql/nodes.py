@@ -111,21 +111,30 @@ class RangeFunction:
     def __init__(self, name: str, matrix: MatrixSelector, params: list):
         self.name = name
         self.impl, self.keep_name, _ = functions.RANGE_FUNCTIONS[name]
+        self.extrapolated = functions.EXTRAPOLATED.get(name)
         self.matrix = matrix
         self.params = params
+        # Series of one exact name differ in their other labels, so dropping the name
+        # cannot make two of them collide: the check is only needed without one.
+        self.check_unique = not self.keep_name and matrix.selector.name is None
 
     def eval(self, ctx: Ctx) -> list:
         params = [p.eval(ctx) for p in self.params]
         end = ctx.at - self.matrix.selector.offset
         start = end - self.matrix.range
         rng = self.matrix.range
+        if self.extrapolated is not None:
+            is_counter, is_rate = self.extrapolated
+            out = functions.extrapolated_vector(self.matrix.selector.series(ctx.history), start, end, rng,
+                                                is_counter, is_rate)
+            return _unique(out) if self.check_unique else out
         impl = self.impl
         out = []
         for series, times, values in self.matrix.windows(ctx):
             value = impl(times, values, start, end, rng, params)
             if value is not None:
                 out.append((series.labels if self.keep_name else series.labels_without_name, value))
-        return _unique(out)
+        return _unique(out) if self.check_unique else out
 
 
 class AbsentOverTime:
@@ -255,7 +264,8 @@ class HistogramQuantile:
 
     def __init__(self, q, expr):
         self.q, self.expr = q, expr
+        self.plan = functions.HistogramPlan()
 
     def eval(self, ctx: Ctx) -> list:
         q = self.q.eval(ctx)
-        return _unique(functions.histogram_quantile(q, self.expr.eval(ctx)))
+        return _unique(functions.histogram_quantile(q, self.expr.eval(ctx), self.plan))
