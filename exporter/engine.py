@@ -82,14 +82,15 @@ def evaluate(ruleset: RuleSet, history, state: EngineState, now: float, lookback
     """Evaluate every rule at `now`; returns the new state and one RuleStatus per rule."""
     statuses = []
     previous_by_rule = state.rules
+    new_rules = {}
     # Rules often share an expression (a hard limit and a warning on the same queue):
     # each expression is evaluated once per cycle.
     results: dict = {}
-    for rule in ruleset.rules:
-        previous = previous_by_rule.get(_definition(rule))
-        statuses.append(_evaluate_rule(rule, previous, history, now, lookback, results))
-    new_state = EngineState({_definition(status.rule): status for status in statuses})
-    return new_state, tuple(statuses)
+    for rule, definition in _definitions(ruleset):
+        status = _evaluate_rule(rule, previous_by_rule.get(definition), history, now, lookback, results)
+        statuses.append(status)
+        new_rules[definition] = status
+    return EngineState(new_rules), tuple(statuses)
 
 
 def hold(ruleset: RuleSet, state: EngineState, now: float, reason: str):
@@ -105,18 +106,19 @@ def hold(ruleset: RuleSet, state: EngineState, now: float, reason: str):
     return EngineState({s.rule.definition(): s for s in statuses}), tuple(statuses)
 
 
-# Rule.definition() per rule object: it keys the state and is read twice per rule per
-# cycle. The entry keeps its rule alive, so an id is never reused while it is cached.
+# (rule, rule.definition()) per rule of a rule set: the definition keys the state and
+# would otherwise be built and hashed twice per rule per cycle. An entry keeps its rule
+# set alive, so its id is never reused while it is cached.
 _DEFINITIONS: dict = {}
-_DEFINITIONS_LIMIT = 4096
+_DEFINITIONS_LIMIT = 64
 
 
-def _definition(rule: Rule) -> tuple:
-    found = _DEFINITIONS.get(id(rule))
-    if found is None or found[0] is not rule:
+def _definitions(ruleset: RuleSet) -> tuple:
+    found = _DEFINITIONS.get(id(ruleset))
+    if found is None or found[0] is not ruleset:
         if len(_DEFINITIONS) >= _DEFINITIONS_LIMIT:
             _DEFINITIONS.clear()
-        found = _DEFINITIONS[id(rule)] = (rule, rule.definition())
+        found = _DEFINITIONS[id(ruleset)] = (ruleset, tuple((rule, rule.definition()) for rule in ruleset.rules))
     return found[1]
 
 
@@ -133,28 +135,37 @@ def _evaluate_expr(rule: Rule, history, now: float, lookback: float, results: di
 
 def _evaluate_rule(rule: Rule, previous: RuleStatus | None, history, now: float, lookback: float,
                    results: dict) -> RuleStatus:  # fmt: skip
-    old_series = {s.labels: s for s in previous.series} if previous else {}
+    old = previous.series if previous else ()
     result, err = _evaluate_expr(rule, history, now, lookback, results)
     if err is not None:
         # Hold every series as it was: a transient evaluation error must not flip readiness.
-        return _aggregate(rule, previous, tuple(old_series.values()), now, error=str(err))
+        return _aggregate(rule, previous, tuple({s.labels: s for s in old}.values()), now, error=str(err))
+    if isinstance(result, float):
+        result = (((), result),)
+    if len(result) == 1 and len(old) <= 1:
+        # The usual shape, one series now and at most one before, without the dicts below.
+        labels, value = result[0]
+        labels = _drop_name(labels)
+        before = old[0] if old and old[0].labels == labels else None
+        step = _step_series(rule, before, labels, value, now)
+        if old and before is None:
+            went = _step_series(rule, old[0], old[0].labels, None, now)
+            return _aggregate(rule, previous, (step, went) if went.state != OK else (step,), now)
+        return _aggregate(rule, previous, (step,), now)
+    if not result and not old:
+        return _aggregate(rule, previous, (), now)
 
-    values = _result_values(result)
+    old_series = {s.labels: s for s in old}
+    values = {_drop_name(labels): value for labels, value in result}
     series = []
     for labels, value in values.items():
         series.append(_step_series(rule, old_series.get(labels), labels, value, now))
-    for labels, old in old_series.items():
+    for labels, was in old_series.items():
         if labels not in values:
-            step = _step_series(rule, old, labels, None, now)
+            step = _step_series(rule, was, labels, None, now)
             if step.state != OK:
                 series.append(step)
     return _aggregate(rule, previous, tuple(series), now)
-
-
-def _result_values(result) -> dict:
-    if isinstance(result, float):
-        return {(): result}
-    return {_drop_name(labels): value for labels, value in result}
 
 
 def _drop_name(labels: Labels) -> Labels:
@@ -229,10 +240,11 @@ def _aggregate(rule: Rule, previous: RuleStatus | None, series: tuple, now: floa
         worst = max(series, key=lambda s: (_SEVERITY_ORDER[s.state], _magnitude(rule, s.value)), default=None)
     state = worst.state if worst else OK
     changed = previous is not None and previous.state != state
-    if (series and error is None and previous is not None and not changed and previous.error is None
-            and previous.previous_state is None and previous.rule is rule and _same_series(series, previous.series)):
-        # The same series objects, so the same worst one: every field would come out as
-        # it was. (Not for no series: a held status may carry another reason than "no data".)
+    if (error is None and previous is not None and not changed and previous.error is None
+            and previous.previous_state is None and previous.rule is rule and _same_series(series, previous.series)
+            and (series or previous.reason == "no data")):
+        # The same series objects, so the same worst one: every field would come out as it
+        # was. (With no series, only if the reason is too: a held status may carry another.)
         return previous
     if error is not None:
         reason = f"evaluation error: {error}"
@@ -249,7 +261,12 @@ def _aggregate(rule: Rule, previous: RuleStatus | None, series: tuple, now: floa
 
 
 def _same_series(a: tuple, b: tuple) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if x is not y:
+            return False
+    return True
 
 
 def _magnitude(rule: Rule, value) -> float:
