@@ -29,10 +29,15 @@ SET_OPERATORS = ("and", "or", "unless")
 COLLISION = "vector cannot contain metrics with the same labelset"
 
 
+# Label sets seen by one matching, remembered with their signature: the same series come
+# every cycle. The cap keeps label churn from growing it without bound.
+_SIGNATURE_CACHE_LIMIT = 4096
+
+
 class Matching:
     """How two vectors are joined: on/ignoring labels, cardinality and group_x labels."""
 
-    __slots__ = ("card", "on", "names", "include", "_name_set", "_ignored")
+    __slots__ = ("card", "on", "names", "include", "_name_set", "_ignored", "_signatures")
 
     def __init__(self, card: str, on: bool, names: list[str], include: list[str]):
         self.card = card  # "one-to-one", "many-to-one", "one-to-many", "many-to-many"
@@ -41,11 +46,19 @@ class Matching:
         self.include = tuple(include)
         self._name_set = frozenset(self.names)
         self._ignored = frozenset(self.names) | {L.NAME}
+        self._signatures: dict = {}
 
     def signature(self, labels: tuple) -> tuple:
-        if self.on:
-            return tuple(p for p in labels if p[0] in self._name_set)
-        return tuple(p for p in labels if p[0] not in self._ignored)
+        found = self._signatures.get(labels)
+        if found is None:
+            if self.on:
+                found = tuple(p for p in labels if p[0] in self._name_set)
+            else:
+                found = tuple(p for p in labels if p[0] not in self._ignored)
+            if len(self._signatures) >= _SIGNATURE_CACHE_LIMIT:
+                self._signatures.clear()
+            self._signatures[labels] = found
+        return found
 
     def match_labels(self, labels: tuple) -> tuple:
         return self.signature(labels)

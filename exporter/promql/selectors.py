@@ -1,6 +1,9 @@
 """Instant and range selectors over a History, with matchers compiled once."""
 
 import re
+from bisect import bisect_right
+
+from exporter.history import EPS
 
 from .errors import PromQLError
 from .regex import RegexSyntaxError, to_python
@@ -61,10 +64,23 @@ class VectorSelector:
 
     def eval(self, ctx: Ctx) -> list:
         at = ctx.at - self.offset
-        lookback = ctx.lookback
+        newest = at + EPS
+        oldest = at - ctx.lookback + EPS
         out = []
         for s in self.series(ctx.history):
-            value = s.value_at(at, lookback)
+            # Series.value_at written out: this runs for every selected series every cycle.
+            times = s.times
+            if not times:
+                continue
+            if times[-1] <= newest:
+                i = len(times) - 1
+            else:
+                i = bisect_right(times, newest) - 1
+                if i < 0:
+                    continue
+            if times[i] <= oldest:
+                continue
+            value = s.values[i]
             if value is not None:
                 out.append((s.labels, value))
         return out
