@@ -5,7 +5,7 @@ from bisect import bisect_left
 from operator import eq, itemgetter
 
 from . import labels as L
-from .numeric import parse_go_float
+from .numeric import div, parse_go_float
 
 _LE = "le"
 _DROP = frozenset((L.NAME, _LE))
@@ -116,7 +116,7 @@ def _sorted_quantile(q: float, bounds: list, counts: list) -> float:
         return math.nan
     rank = q * observations
     last = len(counts) - 1
-    if has_nan:
+    if has_nan or rank != rank:  # (rank is NaN for q = 0 with infinite observations)
         b = next((i for i in range(last) if counts[i] >= rank), last)
     else:
         b = bisect_left(counts, rank, 0, last)  # counts are non-decreasing by now
@@ -131,7 +131,8 @@ def _sorted_quantile(q: float, bounds: list, counts: list) -> float:
         start = bounds[b - 1]
         count -= counts[b - 1]
         rank -= counts[b - 1]
-    return start + (end - start) * (rank / count)
+    # Go's division: an empty bucket holding rank 0 (q = 0) gives NaN, not an exception.
+    return start + (end - start) * div(rank, count)
 
 
 def _coalesce(buckets: list) -> list:
