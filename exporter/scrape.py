@@ -188,9 +188,6 @@ def parse_samples(body: bytes, names: frozenset[str] | None) -> tuple:
     return tuple(samples)
 
 
-_SAMPLE_LINE = re.compile(r"^[^#\s].*$", re.M)
-
-
 def select_lines(text: str, names: frozenset[str] | None) -> str:
     """The sample lines of `names` (every sample line when None), in page order, comments dropped.
 
@@ -198,10 +195,7 @@ def select_lines(text: str, names: frozenset[str] | None) -> str:
     counter to `<name>_total`, while Prometheus keeps the name as exposed (TGI's counters have
     no `_total`), so rules must see the names the server printed.
     """
-    if names is None:
-        lines = _SAMPLE_LINE.findall(text)
-        return "\n".join(lines) + "\n" if lines else ""
-    lines = _selected_lines(text, names)
+    lines = _all_sample_lines(text) if names is None else _selected_lines(text, names)
     return "\n".join(lines) + "\n" if lines else ""
 
 
@@ -238,7 +232,7 @@ def _next_line_start(text: str, name: str, start: int) -> int:
 
 
 def _all_sample_lines(text: str) -> list[str]:
-    # Without TYPE context, as with selection: a counter keeps the name it was exposed with.
+    # Every line prometheus_client would read as a sample (it strips each line first).
     out = []
     for line in text.split("\n"):
         stripped = line.strip()
