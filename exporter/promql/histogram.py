@@ -99,7 +99,7 @@ def bucket_quantile(q: float, buckets: list) -> float:
 
 
 def _sorted_quantile(q: float, bounds: list, counts: list) -> float:
-    """bucketQuantile over bounds sorted and distinct; `counts` is changed in place."""
+    """bucketQuantile over bounds sorted and distinct."""
     if q != q:
         return math.nan
     if q < 0:
@@ -108,7 +108,7 @@ def _sorted_quantile(q: float, bounds: list, counts: list) -> float:
         return math.inf
     if not math.isinf(bounds[-1]) or bounds[-1] < 0:
         return math.nan
-    has_nan = _fix_counts(counts, 1e-12)
+    counts, has_nan = _fix_counts(counts, 1e-12)
     if len(bounds) < 2:
         return math.nan
     observations = counts[-1]
@@ -145,19 +145,22 @@ def _coalesce(buckets: list) -> list:
     return [(b, c) for b, c in out]
 
 
-def _fix_counts(counts: list, tolerance: float) -> bool:
-    """Prometheus' two clean-ups of cumulative counts, in one pass; returns whether a NaN is left.
+def _fix_counts(counts: list, tolerance: float) -> tuple[list, bool]:
+    """Prometheus' two clean-ups of cumulative counts, in one pass: (fixed counts, whether a
+    NaN is left).
 
     First, float noise from rate() can make neighbours differ by a hair: treat that as
     equal. Then buckets are cumulative, so a decrease means inconsistent data: take the
     envelope. The first step compares with the previous count as the first step left it,
     never as the second did, exactly as two separate passes would."""
     prev = top = counts[0]
+    fixed = [prev]
     has_nan = prev != prev
-    for i in range(1, len(counts)):
-        curr = counts[i]
-        delta = abs(curr - prev)
-        if delta != 0:
+    for curr in counts[1:]:
+        delta = curr - prev
+        if delta:  # not zero (NaN included)
+            if delta < 0:
+                delta = -delta
             if curr != 0 and delta / curr <= tolerance:
                 curr = prev
             else:
@@ -168,5 +171,5 @@ def _fix_counts(counts: list, tolerance: float) -> bool:
             curr = top
         elif curr != curr:
             has_nan = True
-        counts[i] = curr
-    return has_nan
+        fixed.append(curr)
+    return fixed, has_nan

@@ -22,6 +22,7 @@ import random
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 _EPS = 1e-9
 
@@ -134,11 +135,7 @@ class Histogram:
         self.count += times
 
     def cumulative(self) -> list[int]:
-        out, total = [], 0
-        for c in self.counts:
-            total += c
-            out.append(total)
-        return out
+        return list(accumulate(self.counts))
 
 
 class Request:
