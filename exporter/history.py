@@ -41,7 +41,10 @@ EPS = 1e-6
 
 
 class Series:
-    """Samples of one series in time order; a value of None is a staleness marker."""
+    """Samples of one series in time order; a value of None is a staleness marker.
+
+    `times` may be the list its History shares between the series scraped every time:
+    read it, never change it from outside."""
 
     __slots__ = ("labels", "label_map", "name", "labels_without_name", "times", "values", "stale",
                  "resets", "dropped", "_last_real", "_seen")
@@ -62,7 +65,9 @@ class Series:
         self.resets: list[int] = []
         self.dropped = 0  # samples ever dropped from the front: turns indexes into positions
         self._last_real = _NEG_INF  # the newest value that is not a staleness marker
-        self._seen = 0  # the History's scrape number when this series was last scraped
+        # The History's scrape number when a changed scrape last looked this series up
+        # (an unchanged scrape skips the lookups and leaves it).
+        self._seen = 0
 
     def value_at(self, at: float, lookback: float) -> float | None:
         """The newest value in (at - lookback, at], or None if absent or stale."""
