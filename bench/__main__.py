@@ -64,8 +64,8 @@ def _parser():
     parser.add_argument("--only", help=f"comma-separated sections: {','.join(SECTIONS)}")
     parser.add_argument("--quick", action="store_true", help="fewer cycles, rounds and seconds (a smoke run)")
     parser.add_argument("--markdown", action="store_true", help="print markdown tables (for docs/performance.md)")
-    parser.add_argument("--seconds", type=float, default=4.0, help="seconds per load run (default 4)")
-    parser.add_argument("--rounds", type=int, default=3, help="load runs per app and setting (default 3)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="seconds per load run (default 2)")
+    parser.add_argument("--rounds", type=int, default=5, help="load runs per app and setting (default 5)")
     return parser
 
 
@@ -104,9 +104,9 @@ def _health(table, capture, seconds, rounds):
     rows = health.measure(capture, seconds=seconds, rounds=rounds)
     table.title(f"/health under load (median of {rounds} runs of {max(1, round(seconds))} s each; "
                 f"latency in ms)")
-    table.rows(["upstream", "conns", "sidecar says", "bare req/s", "sidecar req/s", "x",
+    table.rows(["upstream", "clients", "sidecar says", "bare req/s", "sidecar req/s", "x",
                 "bare p50", "sidecar p50", "bare p99", "sidecar p99", "x", "errors"],
-               [[r.state, str(r.connections), str(r.sidecar_status), f"{r.bare.throughput:,.0f}",
+               [[r.state, _clients(r), str(r.sidecar_status), f"{r.bare.throughput:,.0f}",
                  f"{r.sidecar.throughput:,.0f}", f"{r.throughput_ratio:.2f}", f"{r.bare.p50_ms:.2f}",
                  f"{r.sidecar.p50_ms:.2f}", f"{r.bare.p99_ms:.2f}", f"{r.sidecar.p99_ms:.2f}",
                  f"{r.p99_ratio:.2f}", str(r.sidecar.errors)] for r in rows])
@@ -115,13 +115,17 @@ def _health(table, capture, seconds, rounds):
     errors = sum(r.sidecar.errors for r in rows)
     return [
         _verdict("sidecar throughput >= 1.0x bare Falcon, every state",
-                 f"lowest {worst_tp.throughput_ratio:.2f}x ({worst_tp.state}, {worst_tp.connections} conn)",
+                 f"lowest {worst_tp.throughput_ratio:.2f}x ({worst_tp.state}, {_clients(worst_tp)})",
                  worst_tp.throughput_ratio >= 1.0, f"{(1 - worst_tp.throughput_ratio) * 100:.0f}% below"),
         _verdict("sidecar p99 <= 1.0x bare Falcon, every state",
-                 f"highest {worst_p99.p99_ratio:.2f}x ({worst_p99.state}, {worst_p99.connections} conn)",
+                 f"highest {worst_p99.p99_ratio:.2f}x ({worst_p99.state}, {_clients(worst_p99)})",
                  worst_p99.p99_ratio <= 1.0, f"{(worst_p99.p99_ratio - 1) * 100:.0f}% above"),
         _verdict("no probe lost (socket errors)", str(errors), errors == 0, f"{errors} errors"),
     ]
+
+
+def _clients(row) -> str:
+    return f"{row.connections}, {'new connection per probe' if row.reconnect else 'kept alive'}"
 
 
 def _memory(table, capture, cycles):

@@ -13,13 +13,15 @@ from pathlib import Path
 from bench import load, procs
 
 STATES = ("healthy", "slow", "hung")
-CONNECTIONS = (1, 8)
+# (connections, new connection per probe): the kubelet, and a storm of kept-alive health checks
+LOADS = ((1, True), (8, False))
 
 
 @dataclass(frozen=True)
 class HealthRow:
     state: str
     connections: int
+    reconnect: bool
     bare: load.LoadResult
     sidecar: load.LoadResult
     sidecar_status: int  # what the sidecar's /health answered in this state
@@ -46,14 +48,14 @@ def measure(capture: Path, seconds: float = 3.0, rounds: int = 3) -> list[Health
             procs.get(up_port, f"/-/mode/{state}", method="PUT")
             want = 200 if state == "healthy" else 503
             procs.wait_until(sidecar, side_port, "/health", lambda s: s == want, timeout=30, step=0.1)
-            for connections in CONNECTIONS:
+            for connections, reconnect in LOADS:
                 runs = {"bare": [], "sidecar": []}
                 for round_ in range(rounds):
                     order = [("bare", bare_port), ("sidecar", side_port)]
                     for name, port in order if round_ % 2 == 0 else order[::-1]:
-                        runs[name].append(load.run(port, "/health", connections, seconds))
-                rows.append(HealthRow(state, connections, _median(runs["bare"]), _median(runs["sidecar"]),
-                                      procs.get(side_port, "/health")[0]))
+                        runs[name].append(load.run(port, "/health", connections, seconds, reconnect))
+                rows.append(HealthRow(state, connections, reconnect, _median(runs["bare"]),
+                                      _median(runs["sidecar"]), procs.get(side_port, "/health")[0]))
         procs.get(up_port, "/-/mode/healthy", method="PUT")
         return rows
     finally:

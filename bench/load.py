@@ -35,17 +35,19 @@ def generator_name() -> str:
     return "wrk" if shutil.which("wrk") else "python"
 
 
-def run(port: int, path: str, connections: int, seconds: float) -> LoadResult:
+def run(port: int, path: str, connections: int, seconds: float, reconnect: bool = False) -> LoadResult:
+    """`connections` clients for `seconds`; with `reconnect`, a new connection per request (as
+    the kubelet probes: `Connection: close`), else kept alive (as load balancers do)."""
     if shutil.which("wrk"):
-        return _run_wrk(port, path, connections, seconds)
-    return _run_python(port, path, connections, seconds)
+        return _run_wrk(port, path, connections, seconds, reconnect)
+    return _run_python(port, path, connections, seconds, reconnect)
 
 
-def _run_wrk(port: int, path: str, connections: int, seconds: float) -> LoadResult:
+def _run_wrk(port: int, path: str, connections: int, seconds: float, reconnect: bool) -> LoadResult:
     # One wrk thread drives all connections: on a small machine a second one only steals CPU
     # from the server under test.
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "2s", "-s", str(_SCRIPT),
-           f"http://127.0.0.1:{port}{path}"]
+           *(["-H", "Connection: close"] if reconnect else []), f"http://127.0.0.1:{port}{path}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
     match = _WRK_LINE.search(out)
     if not match:
@@ -56,8 +58,8 @@ def _run_wrk(port: int, path: str, connections: int, seconds: float) -> LoadResu
                       int(fields["socket_errors"]))
 
 
-def _run_python(port: int, path: str, connections: int, seconds: float) -> LoadResult:
-    """Keep-alive connections, one thread each, until the deadline; bounded by time."""
+def _run_python(port: int, path: str, connections: int, seconds: float, reconnect: bool) -> LoadResult:
+    """One thread per connection until the deadline; bounded by time."""
     latencies: list[list[float]] = [[] for _ in range(connections)]
     errors = [0] * connections
     deadline = time.monotonic() + seconds
@@ -69,9 +71,12 @@ def _run_python(port: int, path: str, connections: int, seconds: float) -> LoadR
                 if conn is None:
                     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2.0)
                 started = time.perf_counter()
-                conn.request("GET", path)
+                conn.request("GET", path, headers={"Connection": "close"} if reconnect else {})
                 conn.getresponse().read()
                 latencies[index].append(time.perf_counter() - started)
+                if reconnect:
+                    conn.close()
+                    conn = None
             except OSError:
                 errors[index] += 1
                 if conn is not None:

@@ -8,7 +8,9 @@ one of its few threads at once, and that thread then waits (up to 5 s for a firs
 for as long as bytes trickle in after that) for a whole request. A handful of slow or idle
 clients, the classic slowloris, thus takes every thread and /health stops answering. This
 worker keeps a connection in the poller until its request head has arrived, so threads only
-ever run complete requests.
+ever run complete requests. And the plain probe, `GET|HEAD /health` with nothing unusual about
+it, is answered right there from the app's current answer (ProbeFastPath.probe_answer): the
+kubelet's probe then never waits behind other requests for a thread.
 
 Signals:
 - SIGTERM (master or worker): /health turns 503 at once; the worker keeps answering for
@@ -22,6 +24,7 @@ import errno
 import gc
 import math
 import os
+import re
 import selectors
 import signal
 import sys
@@ -29,6 +32,7 @@ import threading
 import time
 from functools import partial
 
+from gunicorn.util import http_date
 from gunicorn.workers import gthread
 
 from exporter.settings import WORKERS_MESSAGE
@@ -195,7 +199,8 @@ class ProbeFirstWorker(gthread.ThreadWorker):
         if state == "complete":
             if registered:
                 self.poller.unregister(conn.sock)
-            self._run(conn)
+            if not self._answer_probe(conn):
+                self._run(conn)
             return
         if state == "too_large":
             try:  # best effort: the socket is non-blocking and the client may be gone
@@ -227,6 +232,42 @@ class ProbeFirstWorker(gthread.ThreadWorker):
             return "too_large"
         return "more"
 
+    def _answer_probe(self, conn) -> bool:
+        """Answer a plain probe from the poller; False leaves the request to gunicorn."""
+        answer = getattr(self.wsgi, "probe_answer", None)
+        if answer is None or not self.alive:
+            return False
+        keep_alive = plain_probe(conn.head, self.cfg.limit_request_fields, self.cfg.limit_request_field_size)
+        if keep_alive is None:
+            return False
+        status, headers, body = answer()
+        data = self._probe_bytes(status, headers, b"" if conn.head.startswith(b"HEAD") else body, keep_alive)
+        conn.head = b""
+        try:
+            sent = conn.sock.send(data)  # non-blocking: a client that does not read is dropped
+        except OSError:
+            sent = -1
+        if sent != len(data) or not keep_alive:
+            self._drop(conn, registered=False)
+            return True
+        conn.set_timeout()  # back to the poller as a kept-alive connection, as gthread does
+        self.keepalived_conns.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn))
+        return True
+
+    def _probe_bytes(self, status: str, headers: tuple, body: bytes, keep_alive: bool) -> bytes:
+        # gunicorn's own framing (Server, Date, Connection, then the app's headers), rebuilt
+        # only when the second or the answer changes.
+        now = int(time.time())
+        key = (now, status, headers, body, keep_alive)
+        cached = getattr(self, "_probe_cache", None)
+        if cached is None or cached[0] != key:
+            lines = [f"HTTP/1.1 {status}", "Server: gunicorn", f"Date: {http_date(now)}",
+                     f"Connection: {'keep-alive' if keep_alive else 'close'}",
+                     *(f"{name}: {value}" for name, value in headers)]
+            self._probe_cache = cached = (key, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        return cached[1]
+
     def _run(self, conn):
         conn.data_ready = True  # gthread must not wait for a first byte again
         self.enqueue_req(conn)
@@ -239,3 +280,43 @@ class ProbeFirstWorker(gthread.ThreadWorker):
                 pass
         self.nr_conns -= 1
         conn.close()
+
+
+_PROBE_LINE = re.compile(rb"(?:GET|HEAD) /health HTTP/1\.1")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(rb"[\x20-\x7e\t]*")
+_NOT_PLAIN = (b"transfer-encoding", b"expect", b"upgrade", b"http2-settings")
+
+
+def plain_probe(head: bytes, max_fields: int = 100, max_field_size: int = 8190) -> bool | None:
+    """For a request head that is exactly a plain probe, whether the connection stays open
+    after the answer; None for anything else (a body, pipelined bytes, HTTP/1.0, a query
+    string, a JSON Accept, an odd header, gunicorn's limits reached), which gunicorn and the
+    app then handle."""
+    if len(head) > 8192 or head.find(b"\r\n\r\n") != len(head) - 4:
+        return None
+    request_line, _, fields = head[:-4].partition(b"\r\n")
+    if not _PROBE_LINE.fullmatch(request_line):
+        return None
+    lines = fields.split(b"\r\n") if fields else []
+    if max_fields and len(lines) > max_fields:
+        return None
+    keep_alive = True
+    for line in lines:
+        if max_field_size and len(line) > max_field_size:
+            return None
+        name, colon, value = line.partition(b":")
+        value = value.strip(b" \t")
+        if not colon or not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
+            return None
+        name = name.lower()
+        if name in _NOT_PLAIN or (name == b"content-length" and value != b"0"):
+            return None
+        if name == b"accept" and b"application/json" in value:
+            return None
+        if name == b"connection":
+            tokens = {token.strip(b" \t").lower() for token in value.split(b",")}
+            if tokens - {b"close", b"keep-alive", b""}:
+                return None
+            keep_alive = keep_alive and b"close" not in tokens
+    return keep_alive

@@ -99,6 +99,8 @@ class ProbeFastPath:
     storm; building Falcon's request and response objects for it costs more than reading the
     decision. The answer is byte for byte what HealthResource gives; anything else (a query
     string, a JSON Accept, another path or method) goes to the Falcon app unchanged.
+    `probe_answer` offers the same answer to the gunicorn worker, which can send it without
+    handing the connection to a thread (exporter/gunicorn_config.py).
     """
 
     def __init__(self, evaluator, app: falcon.App):
@@ -109,10 +111,14 @@ class ProbeFastPath:
         if (environ.get("PATH_INFO") == "/health" and not environ.get("QUERY_STRING")
                 and environ.get("REQUEST_METHOD") in _PROBE_METHODS
                 and "application/json" not in environ.get("HTTP_ACCEPT", "")):
-            status, headers, body = _PROBE_ANSWERS[self._evaluator.decision.ready]
+            status, headers, body = self.probe_answer()
             start_response(status, list(headers))
             return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
         return self.app(environ, start_response)
+
+    def probe_answer(self) -> tuple:
+        """(status, headers, body) of the plain probe for the current decision."""
+        return _PROBE_ANSWERS[self._evaluator.decision.ready]
 
 
 _PROBE_METHODS = ("GET", "HEAD")

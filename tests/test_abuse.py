@@ -199,3 +199,64 @@ def test_the_fast_probe_answer_is_the_apps_answer(start_sidecar, upstream, metho
     assert fast[1] == ("" if method == "HEAD" else "Healthy\n" if ready else "Unhealthy\n")
     assert fast[2]["cache-control"] == "no-store"
     assert fast[2]["content-type"] == "text/plain; charset=utf-8"
+
+
+def read_responses(client: socket.socket, count: int) -> list[tuple[bytes, dict, bytes]]:
+    """Read `count` final HTTP responses (status line, headers, body) from one connection;
+    interim 1xx answers are skipped."""
+    buffer, out = b"", []
+    client.settimeout(5)
+    while len(out) < count:
+        while b"\r\n\r\n" not in buffer:
+            chunk = client.recv(65536)
+            assert chunk, f"connection closed after {len(out)} answers"
+            buffer += chunk
+        head, buffer = buffer.split(b"\r\n\r\n", 1)
+        status, *fields = head.split(b"\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (f.partition(b":") for f in fields)}
+        if status.split(b" ")[1].startswith(b"1"):
+            continue
+        length = int(headers.get(b"content-length", b"0"))
+        while len(buffer) < length:
+            buffer += client.recv(65536)
+        body, buffer = buffer[:length], buffer[length:]
+        out.append((status, headers, body))
+    return out
+
+
+PROBE = b"GET /health HTTP/1.1\r\nHost: 10.0.0.7:8081\r\nUser-Agent: kube-probe/1.31\r\nAccept: */*\r\n"
+
+
+@pytest.mark.parametrize("name, request_bytes, answers", [
+    ("keep-alive, one after another", None, 3),
+    ("pipelined in one write", (PROBE + b"\r\n") * 3, 3),
+    ("with a body", b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd" + PROBE + b"\r\n", 2),
+    ("HTTP/1.0 then 1.1", b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + PROBE + b"\r\n", 2),
+    ("expect 100-continue", b"GET /health HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n", 1),
+])
+def test_probes_on_one_connection_are_all_answered(sidecar, name, request_bytes, answers):
+    with socket.create_connection(("127.0.0.1", sidecar.port), timeout=5) as client:
+        if request_bytes is None:
+            got = []
+            for _ in range(answers):
+                client.sendall(PROBE + b"\r\n")
+                got += read_responses(client, 1)
+        else:
+            client.sendall(request_bytes)
+            got = read_responses(client, answers)
+    assert [status.split(b" ", 1)[1] for status, _, _ in got] == [b"200 OK"] * answers
+    assert all(body == b"Healthy\n" for _, _, body in got)
+
+
+def test_connection_close_probe_is_answered_then_closed(sidecar):
+    with socket.create_connection(("127.0.0.1", sidecar.port), timeout=5) as client:
+        client.sendall(PROBE + b"Connection: close\r\n\r\n")
+        (status, headers, body), = read_responses(client, 1)
+        assert (status, headers[b"connection"], body) == (b"HTTP/1.1 200 OK", b"close", b"Healthy\n")
+        assert client.recv(1024) == b""
+
+
+def test_json_accept_gets_the_json_answer(sidecar):
+    status, body, headers = sidecar.get("/health", headers={"Accept": "application/json"})
+    assert status == 200 and headers["content-type"].startswith("application/json")
+    assert '"ready": true' in body
