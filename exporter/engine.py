@@ -142,6 +142,8 @@ def _evaluate_rule(rule: Rule, previous: RuleStatus | None, history, now: float,
         return _aggregate(rule, previous, tuple({s.labels: s for s in old}.values()), now, error=str(err))
     if isinstance(result, float):
         result = (((), result),)
+    if len(result) == 1 and len(old) == 1 and _unchanged(rule, previous, result[0]):
+        return previous
     if len(result) == 1 and len(old) <= 1:
         # The usual shape, one series now and at most one before, without the dicts below.
         labels, value = result[0]
@@ -166,6 +168,22 @@ def _evaluate_rule(rule: Rule, previous: RuleStatus | None, history, now: float,
             if step.state != OK:
                 series.append(step)
     return _aggregate(rule, previous, tuple(series), now)
+
+
+def _unchanged(rule: Rule, previous: RuleStatus, sample) -> bool:
+    """Whether one series, ok or firing before, stays so with the very same value: then
+    _step_series would keep its status and _aggregate the rule's (the common case, checked
+    without building anything)."""
+    if previous.previous_state is not None or previous.error is not None or previous.rule is not rule:
+        return False
+    old = previous.series[0]
+    labels, value = sample
+    if old.state not in _STEADY or not _same_value(value, old.value):
+        return False
+    if labels is not old.labels and _drop_name(labels) != old.labels:
+        return False
+    firing = old.state == FIRING
+    return _condition(rule, value, firing) == firing
 
 
 def _drop_name(labels: Labels) -> Labels:
