@@ -311,3 +311,16 @@ def test_compiled_facts_for_the_engine():
     assert compile_expr("1 + 1").value_type == "scalar"
     assert compile_expr('{job="x"}').metric_names is None
     assert compile_expr("rate(x[5m] offset 1m)").max_range_seconds == 360.0
+
+
+def test_histogram_quantile_zero_over_an_empty_first_bucket_is_nan():
+    """Prometheus answers NaN here (rank 0 in an empty first bucket); it must not raise."""
+    from exporter.history import History
+    history = History(600)
+    for t in range(0, 61, 15):
+        history.record(float(t), [
+            ((("__name__", "h_bucket"), ("le", "1")), 0.0),
+            ((("__name__", "h_bucket"), ("le", "+Inf")), float(t)),
+        ])
+    result = evaluate(compile_expr("histogram_quantile(0, sum by (le) (rate(h_bucket[1m])))"), history, 60.0)
+    assert len(result) == 1 and math.isnan(result[0][1])
