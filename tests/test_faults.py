@@ -163,13 +163,13 @@ def test_fault(fault, start_sidecar, raw_upstream):
     if fault.reason is None:
         assert set(counted.values()) == {0}, counted
         # The scrape in flight may still be the baseline; the next one decides; the probe may
-        # notice a cycle later.
-        assert raw_upstream.requests - served_before <= 3
+        # notice a cycle or two later on a busy machine.
+        assert raw_upstream.requests - served_before <= 4
     else:
         others = {reason: n for reason, n in counted.items() if reason != fault.reason}
         assert set(others.values()) == {0}, counted
         # Unready only after FAILURE_THRESHOLD failures, and not many cycles after that.
-        assert FAILURE_THRESHOLD <= counted[fault.reason] <= FAILURE_THRESHOLD + 2, counted
+        assert FAILURE_THRESHOLD <= counted[fault.reason] <= FAILURE_THRESHOLD + 3, counted
 
     # Still serving: liveness does not depend on the upstream, and every probe is answered.
     assert sidecar.get("/livez", timeout=PROBE_TIMEOUT)[0] == 200
