@@ -19,7 +19,7 @@ def free_port() -> int:
 
 
 def start(args: list[str], env: dict | None = None) -> subprocess.Popen:
-    """`python -m ...` from the repository, output kept in a pipe-free temp log."""
+    """`python -m ...` from the repository; output discarded, so a full pipe never blocks it."""
     full_env = {k: v for k, v in os.environ.items() if k not in ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")}
     full_env.update(env or {})
     return subprocess.Popen([sys.executable, *args], cwd=REPO, env=full_env,
