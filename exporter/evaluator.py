@@ -18,7 +18,7 @@ from dataclasses import replace
 from exporter import engine
 from exporter.decision import (SERVING, STARTING, TERMINATING, Decision, ReloadStatus,
                                ScrapeStatus, frozen)
-from exporter.errors import ConfigError
+from exporter.errors import ConfigError, Problem
 from exporter.history import History
 from exporter.rulemodel import RuleSet
 from exporter.scrape import Scraper
@@ -38,15 +38,39 @@ class SystemClock:
 class RulesSource:
     """Where rules come from: a file/directory (reloadable) or the seed's env vars."""
 
+    LOAD_ATTEMPTS = 5
+
     def __init__(self, settings: Settings):
         self.settings = settings
         self.path = settings.rules_path
 
-    def load(self) -> RuleSet:
+    def load(self) -> tuple[RuleSet, str | None]:
+        """The rules and the fingerprint of exactly the content they were read from.
+
+        Files are read one after another, so a ConfigMap swap in the middle could yield a mix
+        of two versions; the content is fingerprinted before and after, and a read that
+        straddled a change is thrown away and repeated. A ConfigError carries the fingerprint
+        of the broken content (None when the files never held still), so the same broken
+        content is not retried on every poll but a newer version is.
+        """
         from exporter import ruleset
         if self.path is None:
-            return ruleset.seed_ruleset(self.settings.metric_to_check, self.settings.metric_threshold)
-        return ruleset.load_rules([self.path])
+            return ruleset.seed_ruleset(self.settings.metric_to_check, self.settings.metric_threshold), None
+        for _ in range(self.LOAD_ATTEMPTS):
+            before = self.fingerprint()
+            try:
+                loaded = ruleset.load_rules([self.path])
+            except ConfigError as err:
+                if self.fingerprint() == before:
+                    err.fingerprint = before
+                    raise
+                continue
+            if self.fingerprint() == before:
+                return loaded, before
+        err = ConfigError([Problem(self.path, message=f"rule files changed while being read, "
+                                                      f"{self.LOAD_ATTEMPTS} times in a row; retrying at the next poll")])
+        err.fingerprint = None
+        raise err
 
     def fingerprint(self) -> str | None:
         """Content hash of the resolved files; works across Kubernetes' ..data symlink swap."""
@@ -81,9 +105,8 @@ class Evaluator:
         self._reload_finished = False
         self._terminating = False
 
-        ruleset = self.source.load()
+        ruleset, self._fingerprint = self.source.load()
         config = self._check_config(ruleset)
-        self._fingerprint = self.source.fingerprint()
         self._failed_fingerprint = None
         self._install(ruleset, config)
         self._state = engine.initial_state()
@@ -258,15 +281,16 @@ class Evaluator:
         fingerprint = self.source.fingerprint()
         if not forced and fingerprint in (self._fingerprint, self._failed_fingerprint):
             return
-        self.reload(fingerprint)
+        self.reload()
 
-    def reload(self, fingerprint: str | None = None) -> bool:
+    def reload(self) -> bool:
+        fingerprint = None
         try:
-            ruleset = self.source.load()
+            ruleset, fingerprint = self.source.load()
             config = self._check_config(ruleset)
         except ConfigError as err:
             self._reloads["failure"] += 1
-            self._failed_fingerprint = fingerprint
+            self._failed_fingerprint = getattr(err, "fingerprint", fingerprint)
             self._reload = ReloadStatus(False, self._reload.last_success, str(err), frozen(self._reloads))
             for problem in err.problems:
                 log.error("%s", problem)

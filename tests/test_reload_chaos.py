@@ -180,7 +180,7 @@ def test_swaps_racing_reloads_never_publish_a_mix(tmp_path, clock, upstream, goo
     try:
         for _ in range(SWAPS):
             clock.advance(1.0)
-            evaluator.reload(evaluator.source.fingerprint())
+            evaluator.reload()
             decision = evaluator.cycle()
             assert whole_set_problem(decision, good_hashes) is None
             if not thread.is_alive():
