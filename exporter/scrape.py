@@ -172,6 +172,10 @@ def parse_samples(body: bytes, names: frozenset[str] | None) -> tuple:
 
     Raises ScrapeFailure(UNPARSABLE) for a body that is not exposition text at all (binary,
     HTML) or whose selected lines do not parse.
+
+    Only sample lines are parsed, never `# TYPE` lines: prometheus_client renames the samples of
+    a typed counter to `<name>_total`, while Prometheus keeps the name as exposed (TGI's
+    counters have no `_total`), so rules must see the names the server printed.
     """
     first = body.lstrip()[:1]
     if not _NAME_START.match(first):
@@ -186,17 +190,6 @@ def parse_samples(body: bytes, names: frozenset[str] | None) -> tuple:
         sample = _parse_simple(line)
         samples.append(sample if sample is not None else _parse_with_library(line))
     return tuple(samples)
-
-
-def select_lines(text: str, names: frozenset[str] | None) -> str:
-    """The sample lines of `names` (every sample line when None), in page order, comments dropped.
-
-    Dropping `# TYPE` lines is deliberate: prometheus_client renames the samples of a typed
-    counter to `<name>_total`, while Prometheus keeps the name as exposed (TGI's counters have
-    no `_total`), so rules must see the names the server printed.
-    """
-    lines = _all_sample_lines(text) if names is None else _selected_lines(text, names)
-    return "\n".join(lines) + "\n" if lines else ""
 
 
 def _selected_lines(text: str, names: frozenset[str]) -> list[str]:
