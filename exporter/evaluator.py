@@ -10,6 +10,7 @@ POST /-/reload merely ask for one), so a rule set is never swapped in the middle
 
 import hashlib
 import logging
+import os
 import threading
 import time as _time
 from collections import Counter
@@ -48,7 +49,7 @@ class RulesSource:
         """The rules and the fingerprint of exactly the content they were read from.
 
         Files are read one after another, so a ConfigMap swap in the middle could yield a mix
-        of two versions; the content is fingerprinted before and after, and a read that
+        of two versions; the version is taken before and after (see _version), and a read that
         straddled a change is thrown away and repeated. A ConfigError carries the fingerprint
         of the broken content (None when the files never held still), so the same broken
         content is not retried on every poll but a newer version is.
@@ -57,20 +58,30 @@ class RulesSource:
         if self.path is None:
             return ruleset.seed_ruleset(self.settings.metric_to_check, self.settings.metric_threshold), None
         for _ in range(self.LOAD_ATTEMPTS):
-            before = self.fingerprint()
+            before = self._version()
             try:
                 loaded = ruleset.load_rules([self.path])
             except ConfigError as err:
-                if self.fingerprint() == before:
-                    err.fingerprint = before
+                if self._version() == before:
+                    err.fingerprint = before[1]
                     raise
                 continue
-            if self.fingerprint() == before:
-                return loaded, before
+            if self._version() == before:
+                return loaded, before[1]
         err = ConfigError([Problem(self.path, message=f"rule files changed while being read, "
                                                       f"{self.LOAD_ATTEMPTS} times in a row; retrying at the next poll")])
         err.fingerprint = None
         raise err
+
+    def _version(self) -> tuple:
+        """What must not change during a read: the content, and for a ConfigMap volume the
+        `..data` link, whose target is a new directory name on every update, so a swap and a
+        swap back during one read (same content before and after) is still noticed."""
+        try:
+            link = os.readlink(os.path.join(self.path, "..data"))
+        except OSError:
+            link = None
+        return link, self.fingerprint()
 
     def fingerprint(self) -> str | None:
         """Content hash of the resolved files; works across Kubernetes' ..data symlink swap."""
@@ -121,8 +132,11 @@ class Evaluator:
         self._next_reload_check = self.clock.monotonic() + settings.reload_interval
         self._last_cycle_end = self.clock.monotonic()
         self._cycle = 0
+        # Every loaded rule is listed (at ok, not evaluated) from the start, so /rules and the
+        # metrics' label children exist before the first scrape completes.
+        _, unevaluated = engine.hold(ruleset, self._state, self.clock.time(), "not evaluated yet")
         self._publish(Decision(False, "starting: no scrape has completed yet", STARTING,
-                               self.clock.time(), ruleset, config, reload=self._reload))
+                               self.clock.time(), ruleset, config, unevaluated, reload=self._reload))
         log.info("rules loaded: %d rule(s), sha256 %s, from %s", len(ruleset.rules),
                  ruleset.sha256[:12], self.source.path or "the seed env vars")
 

@@ -95,9 +95,9 @@ def _forward_hup(server) -> None:
 
 
 def post_worker_init(worker) -> None:
-    from exporter import runtime as runtime_holder
+    from exporter.runtime import current
 
-    runtime = runtime_holder.current()
+    runtime = current()
     evaluator = runtime.evaluator
     evaluator.start()
 
@@ -118,9 +118,9 @@ def post_worker_init(worker) -> None:
 
 
 def worker_exit(server, worker) -> None:
-    from exporter import runtime as runtime_holder
+    from exporter.runtime import current
 
-    runtime = runtime_holder.current(required=False)
+    runtime = current(required=False)
     if runtime is not None:
         runtime.evaluator.stop(timeout=2.0)
 

@@ -5,12 +5,11 @@
 
 import os
 
-from exporter import runtime as runtime_holder
 from exporter.logs import configure_logging
-from exporter.runtime import build_runtime
+from exporter.runtime import build_runtime, current, install
 from exporter.settings import load_settings
 
 _settings = load_settings(os.environ)
 configure_logging(_settings.log_format, _settings.log_level)
-runtime_holder.install(build_runtime(_settings))
-app = runtime_holder.current().app
+install(build_runtime(_settings))
+app = current().app

@@ -129,3 +129,9 @@ def test_liveness_follows_the_loop_not_the_upstream(clock, upstream):
     assert evaluator.alive()  # upstream broken, loop turning
     clock.advance(3 * 1 + 0.8 + 0.1)  # no cycle for 3 intervals + timeout
     assert not evaluator.alive()
+
+
+def test_rules_are_listed_before_the_first_scrape(clock, upstream):
+    """/rules and the metrics' label children must not be empty while the pod is starting."""
+    decision = make_evaluator(clock, upstream.url).decision
+    assert [(s.rule.name, s.state, s.reason) for s in decision.rules] == [("tgi_queue_size", "ok", "not evaluated yet")]

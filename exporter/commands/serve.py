@@ -42,9 +42,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from exporter import runtime as runtime_holder
     from exporter.logs import configure_logging
-    from exporter.runtime import build_runtime, describe
+    from exporter.runtime import build_runtime, describe, install
     from exporter.settings import load_settings
 
     if args.workers is not None and args.workers != 1:
@@ -60,7 +59,7 @@ def run(args) -> int:
     except ConfigError as err:
         print(str(err), file=sys.stderr)
         return 1
-    runtime_holder.install(runtime)
+    install(runtime)
 
     app = _GunicornApp(runtime)
     if app.cfg.workers != 1:
