@@ -82,7 +82,7 @@ def test_arrivals_do_not_depend_on_how_time_is_sliced():
     rate = build_profile({"shape": "sine", "mean": 3, "amplitude": 2, "period": 50})
     whole = Arrivals(rate, random.Random(9)).take_until(300.0)
     sliced_process = Arrivals(rate, random.Random(9))
-    sliced, t = [], 0.0
+    sliced = []
     for k in range(1, 3001):
         sliced += sliced_process.take_until(k * 0.1)
     assert len(whole) == len(sliced) and all(math.isclose(a, b) for a, b in zip(whole, sliced))

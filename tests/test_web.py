@@ -1,6 +1,5 @@
 """The HTTP surface through falcon.testing, over a real evaluator fed by a loopback upstream."""
 
-import json
 
 import pytest
 from falcon import testing
