@@ -308,12 +308,7 @@ class _FileContext:
         return None
 
     def position(self, path, key: bool = False) -> tuple[int, int]:
-        spot = self.doc.spots.get(tuple(path))
-        if spot is None:
-            return 1, 1
-        if key and spot.key_line:
-            return spot.key_line, spot.key_col
-        return spot.line, spot.col
+        return self.doc.position(path, key)
 
     def where(self, path, key: bool = False, line_only: bool = False) -> str:
         line, col = self.position(path, key)

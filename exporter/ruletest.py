@@ -276,11 +276,11 @@ class _Spec:
                 rules.append(parsed)
         if len(self.problems) > before or eval_time is None:
             return None
-        line, col = self._pos(path)
+        line, col = self.doc.position(path)
         return _Expectation(line, col, eval_time, str(item["eval_time"]), tuple(rules), ready)
 
     def _rule_expectation(self, path, rule, want, name):
-        line, col = self._pos(path, key=True)
+        line, col = self.doc.position(path, key=True)
         state, has_value, value = want, False, None
         if isinstance(want, dict):
             if not self._mapping(path, want, _RULE_EXPECT_KEYS, "a rule expectation", name):
@@ -326,16 +326,8 @@ class _Spec:
             self._add(path, f"{prefix}{path[-1]}: {err}")
             return None
 
-    def _pos(self, path, key=False):
-        spot = self.doc.spots.get(tuple(path))
-        if spot is None:
-            return 1, 1
-        if key and spot.key_line:
-            return spot.key_line, spot.key_col
-        return spot.line, spot.col
-
     def _add(self, path, message, key=False):
-        line, col = self._pos(path, key)
+        line, col = self.doc.position(path, key)
         self.problems.append(Problem(self.path, line, col, message=message))
 
 

@@ -48,6 +48,15 @@ class Document:
     problems: list  # YamlProblem, in source order
     aliased: frozenset = frozenset()  # paths where an alias stood: reported, judge nothing else there
 
+    def position(self, path, key: bool = False) -> tuple[int, int]:
+        """(line, col) of the value at `path`, or of its key when `key`; (1, 1) when unknown."""
+        spot = self.spots.get(tuple(path))
+        if spot is None:
+            return 1, 1
+        if key and spot.key_line:
+            return spot.key_line, spot.key_col
+        return spot.line, spot.col
+
 
 def parse_document(text: str) -> Document:
     """Parse one YAML document. A syntax error yields a Document with value None and one
