@@ -17,6 +17,10 @@ SHARED = REPO.parent / "shared"
 FIXTURES = SHARED / "fixtures"
 
 
+# A sidecar that scrapes five times a second and exits at once: integration tests stay short.
+FAST = {"SCRAPE_INTERVAL": "0.2s", "SCRAPE_TIMEOUT": "0.15s", "SHUTDOWN_DRAIN_SECONDS": "0"}
+
+
 def capture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 

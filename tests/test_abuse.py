@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-FAST = {"SCRAPE_INTERVAL": "0.2s", "SCRAPE_TIMEOUT": "0.15s", "SHUTDOWN_DRAIN_SECONDS": "0"}
+from tests.support import FAST
+
 PROBE_TIMEOUT = 1.0
 SLOW_CLIENTS = 50
 

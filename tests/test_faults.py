@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.support import RawUpstream, http_answer, scrape_failures
+from tests.support import FAST as SUPPORT_FAST, RawUpstream, http_answer, scrape_failures
 
 FAILURE_THRESHOLD = 2
-FAST = {"SCRAPE_INTERVAL": "0.2s", "SCRAPE_TIMEOUT": "0.15s", "SHUTDOWN_DRAIN_SECONDS": "0",
-        "FAILURE_THRESHOLD": str(FAILURE_THRESHOLD), "ON_FAILURE": "unready"}
+FAST = {**SUPPORT_FAST, "FAILURE_THRESHOLD": str(FAILURE_THRESHOLD), "ON_FAILURE": "unready"}
 PROBE_TIMEOUT = 1.0  # the kubelet's default timeoutSeconds
 MIB = 1024 * 1024
 

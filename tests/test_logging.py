@@ -2,7 +2,7 @@
 
 import json
 
-FAST = {"SCRAPE_INTERVAL": "0.2s", "SCRAPE_TIMEOUT": "0.15s", "SHUTDOWN_DRAIN_SECONDS": "0"}
+from tests.support import FAST
 
 
 def test_json_logs_redacted_and_quiet_per_probe(start_sidecar, upstream):

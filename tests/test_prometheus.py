@@ -11,9 +11,8 @@ import urllib.request
 
 import pytest
 
-from tests.support import free_port
+from tests.support import FAST, free_port
 
-FAST = {"SCRAPE_INTERVAL": "0.2s", "SCRAPE_TIMEOUT": "0.15s", "SHUTDOWN_DRAIN_SECONDS": "0"}
 
 
 def need(tool: str) -> str:

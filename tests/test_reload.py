@@ -14,6 +14,8 @@ from exporter.telemetry import build_registry
 from exporter.web import create_app
 from tests.configmap import ConfigMapDir
 
+from tests.support import FAST
+
 QUEUE_10 = "rules:\n  - name: queue\n    expr: sum(tgi_queue_size)\n    above: 10\n    for: 5s\n"
 QUEUE_10_PLUS_KV = QUEUE_10 + "  - name: batch\n    expr: sum(tgi_batch_current_size)\n    above: 100\n"
 QUEUE_3 = "rules:\n  - name: queue\n    expr: sum(tgi_queue_size)\n    above: 3\n"
@@ -129,7 +131,6 @@ def test_rules_info_changes_with_content(world):
 
 # ---- the real process ---------------------------------------------------------------------
 
-FAST = {"SCRAPE_INTERVAL": "0.2s", "SCRAPE_TIMEOUT": "0.15s", "SHUTDOWN_DRAIN_SECONDS": "0"}
 
 
 def rule_thresholds(sidecar):

@@ -5,10 +5,9 @@ import json
 
 import pytest
 
-from tests.support import free_port
+from tests.support import FAST, free_port
 from tests.test_sidecar_process import run_serve
 
-FAST = {"SCRAPE_INTERVAL": "0.2s", "SCRAPE_TIMEOUT": "0.15s", "SHUTDOWN_DRAIN_SECONDS": "0"}
 
 
 def settle(sidecar, expected: int):

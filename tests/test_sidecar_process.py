@@ -11,9 +11,9 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import all_captures, capture
+from tests.support import FAST as SUPPORT_FAST, all_captures, capture
 
-FAST = {"SCRAPE_INTERVAL": "0.2s", "SCRAPE_TIMEOUT": "0.15s", "SHUTDOWN_DRAIN_SECONDS": "0.5"}
+FAST = {**SUPPORT_FAST, "SHUTDOWN_DRAIN_SECONDS": "0.5"}
 
 
 def health_within(sidecar, expected: int, seconds: float):
