@@ -51,6 +51,8 @@ class Decision:
     scrape_failures: MappingProxyType = field(default_factory=lambda: _EMPTY)  # reason -> n
     evaluation_duration: float = 0.0
     cycle: int = 0
+    history_series: int = 0  # series held for range functions and lookback
+    series_dropped: int = 0  # new series refused because the history was full (cumulative)
 
 
 def frozen(mapping: dict) -> MappingProxyType:

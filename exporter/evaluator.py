@@ -121,7 +121,8 @@ class Evaluator:
         self._failed_fingerprint = None
         self._install(ruleset, config)
         self._state = engine.initial_state()
-        self._history = History(self._retention(ruleset))
+        self._history = History(self._retention(ruleset), settings.history_max_series)
+        self._series_dropped = 0
         self._scrape = ScrapeStatus()
         self._had_good_scrape = False
         self._rule_transitions = Counter()
@@ -171,7 +172,7 @@ class Evaluator:
         result = self._scraper.scrape(ruleset.metric_names)
         eval_started = self.clock.monotonic()
         if result.ok and not result.empty:
-            self._history.record(now, result.samples)
+            self._series_dropped += self._history.record(now, result.samples)
             self._state, statuses = engine.evaluate(ruleset, self._history, self._state, now)
         else:
             why = "no fresh data: " + (result.error or "empty body")
@@ -188,7 +189,8 @@ class Evaluator:
         self._cycle += 1
         decision = Decision(ready, reason, phase, now, ruleset, config, statuses, self._scrape,
                             self._reload, frozen(self._rule_transitions), None, frozen(self._scrape_failures),
-                            evaluation_duration, self._cycle)
+                            evaluation_duration, self._cycle, self._history.series_count,
+                            self._series_dropped)
         self._publish(decision)
         self._last_cycle_end = self.clock.monotonic()
         return self.decision

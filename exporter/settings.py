@@ -42,6 +42,7 @@ class Settings:
     rules_path: str | None = None
     scrape: ScrapeConfig = ScrapeConfig()  # only what env/flags set; None = not set
     max_body_bytes: int = 16 * 1024 * 1024
+    history_max_series: int = 20_000  # bounds memory whatever the upstream prints
     reload_interval: float = 5.0
     enable_reload_endpoint: bool = False
     log_format: str = "text"
@@ -66,6 +67,7 @@ def _env_table():
         "FAILURE_THRESHOLD": ("scrape.failure_threshold", _parse_positive_int),
         "ON_EMPTY": ("scrape.on_empty", _choice(EMPTY_POLICIES)),
         "SCRAPE_MAX_BODY_BYTES": ("max_body_bytes", _parse_positive_int),
+        "HISTORY_MAX_SERIES": ("history_max_series", _parse_positive_int),
         "RELOAD_INTERVAL": ("reload_interval", _parse_positive_duration),
         "ENABLE_RELOAD_ENDPOINT": ("enable_reload_endpoint", _parse_bool),
         "LOG_FORMAT": ("log_format", _choice(("text", "json"))),

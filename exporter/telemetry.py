@@ -45,6 +45,11 @@ class DecisionCollector:
                      s.last_success or 0.0)
         yield _gauge("evaluation_duration_seconds", "Duration of the last rule evaluation.",
                      d.evaluation_duration)
+        yield _gauge("history_series", "Series held in the evaluator's history.", float(d.history_series))
+        dropped = CounterMetricFamily(PREFIX + "history_series_dropped",
+                                      "New series not stored because the history was at HISTORY_MAX_SERIES.")
+        dropped.add_metric([], d.series_dropped)
+        yield dropped
 
         r = d.reload
         yield _gauge("rules_last_reload_successful", "1 when the last rules (re)load succeeded.",

@@ -135,3 +135,12 @@ def test_rules_are_listed_before_the_first_scrape(clock, upstream):
     """/rules and the metrics' label children must not be empty while the pod is starting."""
     decision = make_evaluator(clock, upstream.url).decision
     assert [(s.rule.name, s.state, s.reason) for s in decision.rules] == [("tgi_queue_size", "ok", "not evaluated yet")]
+
+
+def test_series_beyond_the_history_cap_are_counted_not_stored(clock, upstream):
+    """Memory stays bounded whatever the upstream prints, and the loss is visible."""
+    evaluator = make_evaluator(clock, upstream.url, HISTORY_MAX_SERIES="2")
+    upstream.body = b'tgi_queue_size{a="1"} 1\ntgi_queue_size{a="2"} 1\ntgi_queue_size{a="3"} 1\n'
+    decision = cycle(evaluator, clock)
+    assert (decision.history_series, decision.series_dropped) == (2, 1)
+    assert cycle(evaluator, clock).series_dropped == 2

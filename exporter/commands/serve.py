@@ -23,6 +23,7 @@ FLAGS = {
     "--on-failure": ("ON_FAILURE", "unready | ready | hold when scrapes keep failing (env ON_FAILURE)"),
     "--on-empty": ("ON_EMPTY", "ready | unready for an empty or `null` body (env ON_EMPTY)"),
     "--max-body-bytes": ("SCRAPE_MAX_BODY_BYTES", "body size cap (env SCRAPE_MAX_BODY_BYTES, default 16 MiB)"),
+    "--history-max-series": ("HISTORY_MAX_SERIES", "series kept for rule evaluation at most (env HISTORY_MAX_SERIES, default 20000)"),
     "--reload-interval": ("RELOAD_INTERVAL", "how often rule files are checked for changes (env RELOAD_INTERVAL, default 5s)"),
     "--log-format": ("LOG_FORMAT", "text | json (env LOG_FORMAT)"),
     "--log-level": ("LOG_LEVEL", "debug | info | warning | error (env LOG_LEVEL)"),
