@@ -3,7 +3,7 @@
     python -m bench.bare_app PORT
 
 Same worker class, thread count, keep-alive and logging as `llm-healthcheck serve`
-(exporter.gunicorn_config.options), minus the hooks that start the evaluator, so the
+(exporter.serve.gunicorn_options.options), minus the hooks that start the evaluator, so the
 difference between this and the sidecar is what the product adds to the probe path.
 """
 
@@ -12,8 +12,8 @@ import sys
 import falcon
 from gunicorn.app.base import BaseApplication
 
-from exporter.gunicorn_config import options
-from exporter.settings import load_settings
+from exporter.serve.gunicorn_options import options
+from exporter.config.settings import load_settings
 
 _HOOKS = ("on_starting", "post_worker_init", "worker_exit")
 

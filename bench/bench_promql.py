@@ -19,10 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from exporter import engine  # noqa: E402
-from exporter.history import History  # noqa: E402
+from exporter.core import engine  # noqa: E402
+from exporter.core.history import History  # noqa: E402
 from exporter.promql import compile_expr, evaluate  # noqa: E402
-from exporter.ruleset import load_rules  # noqa: E402
+from exporter.rules.loader import load_rules  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures"

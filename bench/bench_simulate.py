@@ -21,7 +21,7 @@ from dataclasses import replace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from exporter.ruleset import load_rules, parse_duration, seed_ruleset  # noqa: E402
+from exporter.rules.loader import load_rules, parse_duration, seed_ruleset  # noqa: E402
 from exporter.sim.cluster import simulate  # noqa: E402
 from exporter.sim.scenario import load_scenario, resolve_scenario  # noqa: E402
 

@@ -72,8 +72,8 @@ def measure(captures: list[Path], cycles: int = 200, parses: int = 30) -> list[C
 
 
 def _measure_one(port: int, capture: Path, cycles: int, parses: int) -> CycleResult:
-    from exporter.evaluator import Evaluator
-    from exporter.settings import load_settings
+    from exporter.serve.evaluator import Evaluator
+    from exporter.config.settings import load_settings
 
     pack = pack_for(capture.name)
     settings = load_settings({"RULES_PATH": str(procs.REPO / "rules" / pack),

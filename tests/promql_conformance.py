@@ -20,9 +20,9 @@ from pathlib import Path
 
 import promql_parser as pp
 
-from exporter.history import STALE, History
+from exporter.core.history import STALE, History
 from exporter.promql import PromQLError, compile_expr, evaluate, selects_any
-from exporter.series_notation import SeriesNotationError, expand_values
+from exporter.rules.series_notation import SeriesNotationError, expand_values
 
 PEER_DIR = Path(__file__).resolve().parents[2] / "shared" / "peer" / "promql"
 DEFAULT_DIR = PEER_DIR if PEER_DIR.is_dir() else Path("/work/shared/peer/promql")

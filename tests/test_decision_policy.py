@@ -2,8 +2,8 @@
 
 import pytest
 
-from exporter.evaluator import Evaluator
-from exporter.settings import load_settings
+from exporter.serve.evaluator import Evaluator
+from exporter.config.settings import load_settings
 from tests.support import free_port
 
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from exporter.commands.serve import FLAGS
-from exporter.settings import ENV_NAMES
+from exporter.config.settings import ENV_NAMES
 
 DOC = Path(__file__).parents[1] / "docs" / "configuration.md"
 SCHEMA = Path(__file__).parents[1] / "schemas" / "rules.schema.json"

@@ -6,10 +6,10 @@ expected state). One sample is recorded per step, as one scrape, then the engine
 
 import pytest
 
-from exporter import engine
-from exporter.history import History
+from exporter.core import engine
+from exporter.core.history import History
 from exporter.promql import compile_expr
-from exporter.rulemodel import Rule, RuleSet
+from exporter.rules.model import Rule, RuleSet
 
 T0 = 1_700_000_000.0
 QUEUE = (("__name__", "tgi_queue_size"),)

@@ -299,8 +299,8 @@ OLDER_SERVER_FALLBACKS = {"vllm:gpu_cache_usage_perc"}
 
 @pytest.mark.parametrize("engine", ["tgi", "vllm", "sglang"])
 def test_fake_server_prints_what_the_shipped_rule_pack_reads(engine):
-    from exporter.ruleset import load_rules
-    from exporter.sim.engines import build_engine
+    from exporter.rules.loader import load_rules
+    from exporter.sim.pages import build_engine
     from exporter.sim.model import ModelConfig
 
     pack = ROOT / "rules" / f"{engine}.yaml"

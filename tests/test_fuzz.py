@@ -21,12 +21,12 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.errors import ConfigError
-from exporter.history import History
+from exporter.config.errors import ConfigError
+from exporter.core.history import History
 from exporter.promql import PromQLError, compile_expr, evaluate
-from exporter.ruleset import load_rules
-from exporter.scrape import UNPARSABLE, ScrapeFailure, parse_samples
-from exporter.series_notation import expand_values
+from exporter.rules.loader import load_rules
+from exporter.core.scrape import UNPARSABLE, ScrapeFailure, parse_samples
+from exporter.rules.series_notation import expand_values
 from tests.support import REPO, all_captures, capture
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from exporter.history import STALE, History
+from exporter.core.history import STALE, History
 
 
 def lab(name, **labels):

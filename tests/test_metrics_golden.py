@@ -5,11 +5,11 @@ from pathlib import Path
 
 from falcon import testing
 
-from exporter.evaluator import Evaluator
-from exporter.scrape import ScrapeResult
-from exporter.settings import load_settings
-from exporter.telemetry import build_registry
-from exporter.web import create_app
+from exporter.serve.evaluator import Evaluator
+from exporter.core.scrape import ScrapeResult
+from exporter.config.settings import load_settings
+from exporter.serve.telemetry import build_registry
+from exporter.serve.app import create_app
 
 GOLDEN = Path(__file__).parent / "golden" / "metrics.txt"
 Q, B = (("__name__", "tgi_queue_size"),), (("__name__", "tgi_batch_current_size"),)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.history import STALE, History
+from exporter.core.history import STALE, History
 from exporter.promql import PromQLError, compile_expr, evaluate
 
 FIXTURES = Path("/work/shared/fixtures")
@@ -315,7 +315,7 @@ def test_compiled_facts_for_the_engine():
 
 def test_histogram_quantile_zero_over_an_empty_first_bucket_is_nan():
     """Prometheus answers NaN here (rank 0 in an empty first bucket); it must not raise."""
-    from exporter.history import History
+    from exporter.core.history import History
     history = History(600)
     for t in range(0, 61, 15):
         history.record(float(t), [

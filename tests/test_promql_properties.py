@@ -6,7 +6,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter.history import STALE, History
+from exporter.core.history import STALE, History
 from exporter.promql import PromQLError, compile_expr, evaluate
 
 VALUES = st.one_of(

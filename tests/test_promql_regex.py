@@ -3,7 +3,7 @@
 
 import pytest
 
-from exporter.history import History
+from exporter.core.history import History
 from exporter.promql import PromQLError, compile_expr, evaluate
 
 

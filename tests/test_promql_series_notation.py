@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from exporter.series_notation import STALE, SeriesNotationError, expand_values
+from exporter.rules.series_notation import STALE, SeriesNotationError, expand_values
 
 
 def test_counting_up_and_down_gives_n_plus_one_values():

@@ -11,9 +11,9 @@ import threading
 
 import pytest
 
-from exporter.evaluator import Evaluator
-from exporter.ruleset import load_rules
-from exporter.settings import load_settings
+from exporter.serve.evaluator import Evaluator
+from exporter.rules.loader import load_rules
+from exporter.config.settings import load_settings
 from tests.configmap import ConfigMapDir
 from tests.support import RawUpstream, http_answer
 

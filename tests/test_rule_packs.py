@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from exporter import engine
-from exporter.history import History
-from exporter.ruleset import load_rules
-from exporter.scrape import parse_samples
-from exporter.yamlpos import parse_document
+from exporter.core import engine
+from exporter.core.history import History
+from exporter.rules.loader import load_rules
+from exporter.core.scrape import parse_samples
+from exporter.config.yamldoc import parse_document
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "rules"

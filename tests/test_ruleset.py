@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from exporter.errors import ConfigError
-from exporter.ruleset import (
+from exporter.config.errors import ConfigError
+from exporter.rules.loader import (
     MAX_FILE_BYTES,
     MAX_RANGE_SECONDS,
     format_duration,

@@ -7,8 +7,8 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter import scrape
-from exporter.scrape import Scraper, parse_samples
+from exporter.core import scrape
+from exporter.core.scrape import Scraper, parse_samples
 from tests.support import all_captures, capture, free_port
 
 

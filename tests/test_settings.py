@@ -2,9 +2,9 @@
 
 import pytest
 
-from exporter.errors import ConfigError
-from exporter.rulemodel import ScrapeConfig
-from exporter.settings import (effective_scrape, load_settings, parse_duration, redact_url,
+from exporter.config.errors import ConfigError
+from exporter.config.scrape_config import ScrapeConfig
+from exporter.config.settings import (effective_scrape, load_settings, parse_duration, redact_url,
                                check_scrape)
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.errors import ConfigError
-from exporter.ruleset import load_rules, seed_ruleset
+from exporter.config.errors import ConfigError
+from exporter.rules.loader import load_rules, seed_ruleset
 from exporter.sim.cluster import simulate
 from exporter.sim.gateway import Gateway
 from exporter.sim.probe import ReadinessProbe

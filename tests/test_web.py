@@ -5,10 +5,10 @@ import pytest
 from falcon import testing
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.evaluator import Evaluator
-from exporter.settings import load_settings
-from exporter.telemetry import build_registry
-from exporter.web import create_app
+from exporter.serve.evaluator import Evaluator
+from exporter.config.settings import load_settings
+from exporter.serve.telemetry import build_registry
+from exporter.serve.app import create_app
 
 
 @pytest.fixture

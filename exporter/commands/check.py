@@ -2,8 +2,8 @@
 
 import sys
 
-from exporter.errors import ConfigError
-from exporter.ruleset import format_duration, load_rules
+from exporter.config.errors import ConfigError
+from exporter.rules.loader import format_duration, load_rules
 
 HELP = """Validate rule files (files or directories of *.yaml) without starting anything.
 

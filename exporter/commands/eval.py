@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from exporter.errors import ConfigError
+from exporter.config.errors import ConfigError
 
 HELP = "Evaluate rules once against an endpoint or a saved /metrics page and print the verdict."
 
@@ -25,10 +25,10 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import json
 
-    from exporter.evaluator import Evaluator
-    from exporter.explain import health_document, verbose_lines
-    from exporter.logs import configure_logging
-    from exporter.settings import load_settings
+    from exporter.serve.evaluator import Evaluator
+    from exporter.serve.explain import health_document, verbose_lines
+    from exporter.serve.logs import configure_logging
+    from exporter.config.settings import load_settings
 
     configure_logging("text", "error")  # the verdict says it all; no per-cycle log lines
     overrides = {"RULES_PATH": args.rules, "SCRAPE_TIMEOUT": args.timeout,
@@ -52,8 +52,8 @@ def run(args) -> int:
 
 
 def _file_scraper(path: str):
-    from exporter.errors import Problem
-    from exporter.scrape import UNPARSABLE, ScrapeFailure, ScrapeResult, is_empty_body, parse_samples
+    from exporter.config.errors import Problem
+    from exporter.core.scrape import UNPARSABLE, ScrapeFailure, ScrapeResult, is_empty_body, parse_samples
 
     try:
         with open(path, "rb") as handle:

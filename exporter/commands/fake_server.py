@@ -15,7 +15,7 @@ shows the model as JSON. Stops cleanly on SIGTERM or SIGINT."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from exporter.sim.engines import ENGINES
+    from exporter.sim.pages import ENGINES
     from exporter.sim.profiles import NAMED
 
     parser.add_argument("--engine", choices=ENGINES, default="tgi", help="which server's metrics to print (default tgi)")

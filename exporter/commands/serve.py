@@ -4,8 +4,8 @@ import os
 import shlex
 import sys
 
-from exporter.errors import ConfigError
-from exporter.settings import WORKERS_MESSAGE
+from exporter.config.errors import ConfigError
+from exporter.config.settings import WORKERS_MESSAGE
 
 HELP = "Run the readiness sidecar under gunicorn (the default command)."
 
@@ -43,9 +43,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from exporter.logs import configure_logging
-    from exporter.runtime import build_runtime, describe, install
-    from exporter.settings import load_settings
+    from exporter.serve.logs import configure_logging
+    from exporter.serve.runtime import build_runtime, describe, install
+    from exporter.config.settings import load_settings
 
     if args.workers is not None and args.workers != 1:
         return _refuse(f"--workers {args.workers} {WORKERS_MESSAGE}")
@@ -88,7 +88,7 @@ class _GunicornApp(_gunicorn_base()):
         super().__init__()
 
     def load_config(self):
-        from exporter.gunicorn_config import options
+        from exporter.serve.gunicorn_options import options
 
         for key, value in options(self._runtime.settings).items():
             self.cfg.set(key, value)

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from exporter.errors import ConfigError
+    from exporter.config.errors import ConfigError
     from exporter.sim.scenario import load_scenario, parse_rules_argument, resolve_scenario
 
     try:
@@ -150,7 +150,7 @@ def _run_one(scenario, spec, ruleset, args, suffix, show_progress=True):
 
 
 def _load(spec):
-    from exporter.ruleset import load_rules, seed_ruleset
+    from exporter.rules.loader import load_rules, seed_ruleset
 
     if spec.files:
         return load_rules(list(spec.files))
@@ -167,8 +167,8 @@ def _queue_thresholds(scenario, ruleset) -> list[float]:
 
 
 def _duration(text: str) -> float:
-    from exporter.errors import ConfigError, Problem
-    from exporter.ruleset import parse_duration
+    from exporter.config.errors import ConfigError, Problem
+    from exporter.rules.loader import parse_duration
 
     try:
         seconds = parse_duration(text)

@@ -5,7 +5,7 @@ import operator
 from bisect import bisect_right
 from datetime import datetime, timezone
 
-from exporter.history import EPS
+from exporter.promql.numeric import EPS
 
 from . import labels as L
 from .histogram import Plan as HistogramPlan

@@ -1,5 +1,5 @@
 """Label-set helpers shared by the operators. A label set is a tuple of (name, value)
-pairs sorted by name, exactly as exporter.history.Labels."""
+pairs sorted by name, exactly as exporter.core.history.Labels."""
 
 NAME = "__name__"
 

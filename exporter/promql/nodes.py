@@ -1,7 +1,7 @@
 """Evaluation nodes: the compiled form of an expression, evaluated at one instant.
 
 Scalars are floats; instant vectors are lists of (labels, value) with labels as in
-exporter.history.Labels. Each node knows its `kind` so the compiler can check types once.
+exporter.core.history.Labels. Each node knows its `kind` so the compiler can check types once.
 """
 
 from . import binary, functions

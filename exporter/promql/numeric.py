@@ -10,6 +10,26 @@ from decimal import Decimal
 INF = math.inf
 NAN = math.nan
 
+# Window edges are compared with this slack (1 µs) so that a sample exactly on an edge
+# lands on the same side as in Prometheus' integer milliseconds, whatever float rounding
+# the subtraction `at - range` brings.
+EPS = 1e-6
+
+
+class _Stale:
+    """The staleness marker; one instance, compared by identity."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "STALE"
+
+    def __reduce__(self):
+        return "STALE"
+
+
+STALE = _Stale()
+
 
 def div(a: float, b: float) -> float:
     try:

@@ -3,7 +3,7 @@
 import re
 from bisect import bisect_right
 
-from exporter.history import EPS
+from exporter.promql.numeric import EPS
 
 from .errors import PromQLError
 from .regex import RegexSyntaxError, to_python

@@ -19,11 +19,11 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from exporter import engine as rule_engine
-from exporter.history import History
-from exporter.rulemodel import RuleSet
+from exporter.core import engine as rule_engine
+from exporter.core.history import History
+from exporter.rules.model import RuleSet
 from exporter.sim.arrivals import Arrivals
-from exporter.sim.engines import build_engine
+from exporter.sim.pages import build_engine
 from exporter.sim.gateway import Gateway
 from exporter.sim.model import ServerModel
 from exporter.sim.probe import ReadinessProbe

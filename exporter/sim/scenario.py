@@ -34,11 +34,11 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from exporter.errors import ConfigError, Problem
-from exporter.sim.engines import ENGINES
+from exporter.config.errors import ConfigError, Problem
+from exporter.sim.pages import ENGINES
 from exporter.sim.model import Lengths, ModelConfig
 from exporter.sim.profiles import ProfileError, RateFn, build_profile
-from exporter.yamlpos import parse_document
+from exporter.config.yamldoc import parse_document
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 BALANCES = ("round_robin", "random", "least_request")
@@ -204,7 +204,7 @@ class _Reader:
         return int(value) if integer else float(value)
 
     def duration(self, value, where, default=None, positive=True):
-        from exporter.ruleset import parse_duration
+        from exporter.rules.loader import parse_duration
 
         if value is None:
             return default

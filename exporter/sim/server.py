@@ -15,7 +15,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from exporter.sim.arrivals import Arrivals
-from exporter.sim.engines import build_engine
+from exporter.sim.pages import build_engine
 from exporter.sim.model import ModelConfig, ServerModel
 from exporter.sim.profiles import RateFn
 

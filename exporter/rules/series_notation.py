@@ -11,7 +11,7 @@ Used by Prometheus' PromQL test files, promtool rule tests (`input_series`) and 
 
 import re
 
-from .history import STALE
+from exporter.promql.numeric import STALE
 
 __all__ = ["STALE", "SeriesNotationError", "expand_values"]
 

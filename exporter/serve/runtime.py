@@ -1,16 +1,16 @@
 """Wires settings -> evaluator -> registry -> WSGI app. Builds; starts nothing.
 
-The evaluator thread is started by gunicorn's post_worker_init hook (exporter/gunicorn_config.py),
+The evaluator thread is started by gunicorn's post_worker_init hook (exporter/serve/gunicorn_options.py),
 inside the single worker, never in the master.
 """
 
 import logging
 from dataclasses import dataclass
 
-from exporter.evaluator import Evaluator, RulesSource
-from exporter.settings import Settings, redact_url
-from exporter.telemetry import build_registry
-from exporter.web import create_app
+from exporter.serve.evaluator import Evaluator, RulesSource
+from exporter.config.settings import Settings, redact_url
+from exporter.serve.telemetry import build_registry
+from exporter.serve.app import create_app
 
 log = logging.getLogger("llm_healthcheck")
 

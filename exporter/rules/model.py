@@ -3,21 +3,9 @@
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from exporter.config.scrape_config import ScrapeConfig
+
 SEVERITIES = ("unready", "warn")
-FAILURE_POLICIES = ("unready", "ready", "hold")
-EMPTY_POLICIES = ("ready", "unready")
-
-
-@dataclass(frozen=True)
-class ScrapeConfig:
-    """The optional `scrape:` block of a rule file. None means "not set here"."""
-
-    endpoint: str | None = None
-    interval: float | None = None
-    timeout: float | None = None
-    on_failure: str | None = None
-    failure_threshold: int | None = None
-    on_empty: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ two evaluation cycles.
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from exporter.rulemodel import RuleSet, ScrapeConfig
+from exporter.config.scrape_config import ScrapeConfig
+from exporter.rules.model import RuleSet
 
 STARTING, SERVING, TERMINATING = "starting", "serving", "terminating"
 

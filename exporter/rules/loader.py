@@ -18,11 +18,12 @@ from importlib import resources
 
 import jsonschema
 
-from exporter.durations import format_duration, parse_duration  # noqa: F401 (re-exported)
-from exporter.errors import ConfigError, Problem
+from exporter.config.durations import format_duration, parse_duration  # noqa: F401 (re-exported)
+from exporter.config.errors import ConfigError, Problem
 from exporter.promql import PromQLError, compile_expr
-from exporter.rulemodel import Rule, RuleSet, ScrapeConfig
-from exporter.yamlpos import Document, parse_document, surprise_hint, surprising_number
+from exporter.config.scrape_config import ScrapeConfig
+from exporter.rules.model import Rule, RuleSet
+from exporter.config.yamldoc import Document, parse_document, surprise_hint, surprising_number
 
 # The evaluator keeps history in memory for the longest range any rule reads; capping it keeps
 # that memory bounded whatever a rule asks for. `for` and `keep_firing_for` share the cap so a

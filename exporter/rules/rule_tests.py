@@ -27,12 +27,12 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from exporter import engine
-from exporter.errors import ConfigError, Problem
-from exporter.history import History
-from exporter.ruleset import MAX_RANGE_SECONDS, load_rules, parse_duration
-from exporter.series_notation import SeriesNotationError, expand_values
-from exporter.yamlpos import parse_document
+from exporter.core import engine
+from exporter.config.errors import ConfigError, Problem
+from exporter.core.history import History
+from exporter.rules.loader import MAX_RANGE_SECONDS, load_rules, parse_duration
+from exporter.rules.series_notation import SeriesNotationError, expand_values
+from exporter.config.yamldoc import parse_document
 
 _MAX_STEPS = 1_000_000  # a typo like eval_time: 10y must not spin for hours
 _STATES = engine.STATES

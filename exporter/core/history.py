@@ -14,30 +14,15 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from operator import itemgetter
 
+from exporter.promql.numeric import EPS, STALE
+
 Labels = tuple[tuple[str, str], ...]  # sorted by name, INCLUDING ("__name__", metric_name)
 
 
-class _Stale:
-    """The staleness marker; one instance, compared by identity."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "STALE"
-
-    def __reduce__(self):
-        return "STALE"
-
-
-STALE = _Stale()
 
 _NAME = "__name__"
 _NEG_INF = float("-inf")
 
-# Window edges are compared with this slack (1 µs) so that a sample exactly on an edge
-# lands on the same side as in Prometheus' integer milliseconds, whatever float rounding
-# the subtraction `at - range` brings.
-EPS = 1e-6
 
 
 class Series:

@@ -1,128 +1,30 @@
-"""gunicorn settings and hooks: one gthread worker, the evaluator started inside it.
+"""The gunicorn worker: gthread whose threads only ever run complete requests.
 
-Why one worker: hysteresis state lives in memory; several workers would scrape the inference
-server several times per interval and could give the kubelet different answers.
-
-Why ProbeFirstWorker rather than plain gthread: gthread hands every accepted connection to
-one of its few threads at once, and that thread then waits (up to 5 s for a first byte, and
-for as long as bytes trickle in after that) for a whole request. A handful of slow or idle
-clients, the classic slowloris, thus takes every thread and /health stops answering. This
-worker keeps a connection in the poller until its request head has arrived, so threads only
-ever run complete requests. And the plain probe, `GET|HEAD /health` with nothing unusual about
-it, is answered right there from the app's current answer (ProbeFastPath.probe_answer): the
-kubelet's probe then never waits behind other requests for a thread.
-
-Signals:
-- SIGTERM (master or worker): /health turns 503 at once; the worker keeps answering for
-  `shutdown_drain` seconds so load balancers see the drain, then exits gracefully.
-- SIGHUP (master): forwarded to the worker as a rules reload. gunicorn's own SIGHUP would
-  replace the worker and lose every rule's state.
+Why not plain gthread: gthread hands every accepted connection to one of its few threads at
+once, and that thread then waits (up to 5 s for a first byte, and for as long as bytes
+trickle in after that) for a whole request. A handful of slow or idle clients, the classic
+slowloris, thus takes every thread and /health stops answering. This worker keeps a
+connection in the poller until its request head has arrived, so threads only ever run
+complete requests. And the plain probe (exporter.serve.plain_probe) is answered right there
+from the app's current answer (probe_answer): the kubelet's probe then never waits behind
+other requests for a thread.
 """
 
 import collections
 import errno
-import gc
-import math
-import os
-import re
 import selectors
-import signal
-import sys
-import threading
 import time
 from functools import partial
 
 from gunicorn.util import http_date
 from gunicorn.workers import gthread
 
-from exporter.settings import WORKERS_MESSAGE
+from exporter.serve.plain_probe import plain_probe
 
-WORKER_CLASS = "exporter.gunicorn_config.ProbeFirstWorker"
 HEAD_TIMEOUT_SECONDS = 5.0  # a request head must arrive whole within this, or the connection closes
 HEAD_LIMIT_BYTES = 64 * 1024  # a longer request head is refused (gunicorn would read 800 KB)
 _HEADERS_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
                       b"Content-Length: 0\r\n\r\n")
-
-
-def options(settings) -> dict:
-    opts = {
-        "bind": [f"{_host(settings.bind_host)}:{settings.port}"],
-        "workers": 1,
-        "worker_class": WORKER_CLASS,
-        "threads": settings.threads,
-        "graceful_timeout": max(1, math.ceil(settings.graceful_timeout)),
-        "timeout": 30,
-        "keepalive": 5,
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": "warning",
-        "control_socket_disable": True,
-        "proc_name": "llm-healthcheck",
-        # Build the app in the master so the worker shares its code and rules copy-on-write.
-        # `serve` builds it there anyway; this makes the plain gunicorn command do the same.
-        "preload_app": True,
-        "on_starting": on_starting,
-        "post_worker_init": post_worker_init,
-        "worker_exit": worker_exit,
-    }
-    if os.path.isdir("/dev/shm"):
-        opts["worker_tmp_dir"] = "/dev/shm"  # works with a read-only root filesystem
-    return opts
-
-
-def _host(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-def on_starting(server) -> None:
-    if server.cfg.workers != 1:
-        print(f"llm-healthcheck: workers={server.cfg.workers} {WORKERS_MESSAGE}", file=sys.stderr)
-        sys.exit(2)
-    server.handle_hup = lambda: _forward_hup(server)
-    # Everything loaded so far (modules, compiled rules) lives as long as the process. Moving
-    # it out of the collector's reach keeps the worker's garbage collections short (they run
-    # on whichever thread allocates, request threads included, so they show in probe p99) and
-    # stops them from writing into pages the worker shares with the master.
-    gc.freeze()
-
-
-def _forward_hup(server) -> None:
-    for pid in list(server.WORKERS):
-        try:
-            os.kill(pid, signal.SIGHUP)
-        except ProcessLookupError:
-            pass
-
-
-def post_worker_init(worker) -> None:
-    from exporter.runtime import current
-
-    runtime = current()
-    evaluator = runtime.evaluator
-    evaluator.start()
-
-    def on_term(signum, frame):
-        evaluator.terminate()
-        drain = runtime.settings.shutdown_drain
-        timer = threading.Timer(drain, worker.handle_exit, args=(signum, frame))
-        timer.daemon = True
-        timer.start()
-
-    def on_hup(signum, frame):
-        evaluator.request_reload()
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGHUP, on_hup)
-    signal.siginterrupt(signal.SIGTERM, False)
-    signal.siginterrupt(signal.SIGHUP, False)
-
-
-def worker_exit(server, worker) -> None:
-    from exporter.runtime import current
-
-    runtime = current(required=False)
-    if runtime is not None:
-        runtime.evaluator.stop(timeout=2.0)
 
 
 class ProbeFirstWorker(gthread.ThreadWorker):
@@ -280,43 +182,3 @@ class ProbeFirstWorker(gthread.ThreadWorker):
                 pass
         self.nr_conns -= 1
         conn.close()
-
-
-_PROBE_LINE = re.compile(rb"(?:GET|HEAD) /health HTTP/1\.1")
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_FIELD_VALUE = re.compile(rb"[\x20-\x7e\t]*")
-_NOT_PLAIN = (b"transfer-encoding", b"expect", b"upgrade", b"http2-settings")
-
-
-def plain_probe(head: bytes, max_fields: int = 100, max_field_size: int = 8190) -> bool | None:
-    """For a request head that is exactly a plain probe, whether the connection stays open
-    after the answer; None for anything else (a body, pipelined bytes, HTTP/1.0, a query
-    string, a JSON Accept, an odd header, gunicorn's limits reached), which gunicorn and the
-    app then handle."""
-    if len(head) > 8192 or head.find(b"\r\n\r\n") != len(head) - 4:
-        return None
-    request_line, _, fields = head[:-4].partition(b"\r\n")
-    if not _PROBE_LINE.fullmatch(request_line):
-        return None
-    lines = fields.split(b"\r\n") if fields else []
-    if max_fields and len(lines) > max_fields:
-        return None
-    keep_alive = True
-    for line in lines:
-        if max_field_size and len(line) > max_field_size:
-            return None
-        name, colon, value = line.partition(b":")
-        value = value.strip(b" \t")
-        if not colon or not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
-            return None
-        name = name.lower()
-        if name in _NOT_PLAIN or (name == b"content-length" and value != b"0"):
-            return None
-        if name == b"accept" and b"application/json" in value:
-            return None
-        if name == b"connection":
-            tokens = {token.strip(b" \t").lower() for token in value.split(b",")}
-            if tokens - {b"close", b"keep-alive", b""}:
-                return None
-            keep_alive = keep_alive and b"close" not in tokens
-    return keep_alive

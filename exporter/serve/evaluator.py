@@ -16,14 +16,14 @@ import time as _time
 from collections import Counter
 from dataclasses import replace
 
-from exporter import engine
-from exporter.decision import (SERVING, STARTING, TERMINATING, Decision, ReloadStatus,
+from exporter.core import engine
+from exporter.core.decision import (SERVING, STARTING, TERMINATING, Decision, ReloadStatus,
                                ScrapeStatus, frozen)
-from exporter.errors import ConfigError, Problem
-from exporter.history import History
-from exporter.rulemodel import RuleSet
-from exporter.scrape import Scraper
-from exporter.settings import Settings, check_scrape, effective_scrape, redact_url
+from exporter.config.errors import ConfigError, Problem
+from exporter.core.history import History
+from exporter.rules.model import RuleSet
+from exporter.core.scrape import Scraper
+from exporter.config.settings import Settings, check_scrape, effective_scrape, redact_url
 
 log = logging.getLogger("llm_healthcheck")
 
@@ -54,7 +54,7 @@ class RulesSource:
         of the broken content (None when the files never held still), so the same broken
         content is not retried on every poll but a newer version is.
         """
-        from exporter import ruleset
+        from exporter.rules import loader as ruleset
         if self.path is None:
             return ruleset.seed_ruleset(self.settings.metric_to_check, self.settings.metric_threshold), None
         for _ in range(self.LOAD_ATTEMPTS):
@@ -87,7 +87,7 @@ class RulesSource:
         """Content hash of the resolved files; works across Kubernetes' ..data symlink swap."""
         if self.path is None:
             return None
-        from exporter import ruleset
+        from exporter.rules import loader as ruleset
         digest = hashlib.sha256()
         try:
             for name in ruleset.resolve_rule_files(self.path):

@@ -11,9 +11,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
-from exporter.engine import STATES
-from exporter.explain import BOUNDS
-from exporter.scrape import FAILURE_REASONS
+from exporter.core.engine import STATES
+from exporter.serve.explain import BOUNDS
+from exporter.core.scrape import FAILURE_REASONS
 
 PREFIX = "llm_healthcheck_"
 READINESS = ("ready", "unready")

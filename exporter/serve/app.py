@@ -2,8 +2,8 @@
 
 import falcon
 
-from exporter.explain import health_document, rules_document, verbose_lines
-from exporter.telemetry import render
+from exporter.serve.explain import health_document, rules_document, verbose_lines
+from exporter.serve.telemetry import render
 
 TEXT = "text/plain; charset=utf-8"
 
@@ -100,7 +100,7 @@ class ProbeFastPath:
     decision. The answer is byte for byte what HealthResource gives; anything else (a query
     string, a JSON Accept, another path or method) goes to the Falcon app unchanged.
     `probe_answer` offers the same answer to the gunicorn worker, which can send it without
-    handing the connection to a thread (exporter/gunicorn_config.py).
+    handing the connection to a thread (exporter/serve/gunicorn_options.py).
     """
 
     def __init__(self, evaluator, app: falcon.App):

@@ -13,9 +13,9 @@ import math
 import re
 from dataclasses import dataclass, fields, replace
 
-from exporter import durations
-from exporter.errors import ConfigError, Problem
-from exporter.rulemodel import EMPTY_POLICIES, FAILURE_POLICIES, ScrapeConfig
+from exporter.config import durations
+from exporter.config.errors import ConfigError, Problem
+from exporter.config.scrape_config import EMPTY_POLICIES, FAILURE_POLICIES, ScrapeConfig
 
 SEED_ENDPOINT = "http://localhost:8080/metrics"
 SEED_METRIC = "tgi_queue_size"

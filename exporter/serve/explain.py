@@ -5,8 +5,8 @@ Shared by /health?verbose, /health with Accept: application/json, /rules and `ev
 
 import math
 
-from exporter.decision import TERMINATING, Decision
-from exporter.settings import redact_url
+from exporter.core.decision import TERMINATING, Decision
+from exporter.config.settings import redact_url
 
 BOUNDS = ("above", "below", "recover_below", "recover_above")
 

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, field
 
 from exporter.promql import PromQLError, evaluate as evaluate_expr
-from exporter.rulemodel import Rule, RuleSet
+from exporter.rules.model import Rule, RuleSet
 
 OK, PENDING, FIRING, RECOVERING = "ok", "pending", "firing", "recovering"
 STATES = (OK, PENDING, FIRING, RECOVERING)

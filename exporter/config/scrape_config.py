@@ -1,0 +1,19 @@
+"""How to scrape the inference server: the `scrape:` block of a rule file, env vars and flags
+all fill this one shape (settings.effective_scrape merges them)."""
+
+from dataclasses import dataclass
+
+FAILURE_POLICIES = ("unready", "ready", "hold")
+EMPTY_POLICIES = ("ready", "unready")
+
+
+@dataclass(frozen=True)
+class ScrapeConfig:
+    """The optional `scrape:` block of a rule file. None means "not set here"."""
+
+    endpoint: str | None = None
+    interval: float | None = None
+    timeout: float | None = None
+    on_failure: str | None = None
+    failure_threshold: int | None = None
+    on_empty: str | None = None

@@ -1,0 +1,48 @@
+"""Is this request head exactly a plain readiness probe (`GET|HEAD /health HTTP/1.1` with
+nothing unusual about it)? Then the worker answers it from its poller without a thread.
+
+Anything else (a body, pipelined bytes, HTTP/1.0, a query string, a JSON Accept, an odd
+header, gunicorn's limits reached) goes to gunicorn and the Falcon app, which answer it with
+the same rulebook (exporter.serve.app.HealthResource).
+"""
+
+import re
+
+_PROBE_LINE = re.compile(rb"(?:GET|HEAD) /health HTTP/1\.1")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(rb"[\x20-\x7e\t]*")
+_NOT_PLAIN = (b"transfer-encoding", b"expect", b"upgrade", b"http2-settings")
+
+
+def plain_probe(head: bytes, max_fields: int = 100, max_field_size: int = 8190) -> bool | None:
+    """For a request head that is exactly a plain probe, whether the connection stays open
+    after the answer; None for anything else (a body, pipelined bytes, HTTP/1.0, a query
+    string, a JSON Accept, an odd header, gunicorn's limits reached), which gunicorn and the
+    app then handle."""
+    if len(head) > 8192 or head.find(b"\r\n\r\n") != len(head) - 4:
+        return None
+    request_line, _, fields = head[:-4].partition(b"\r\n")
+    if not _PROBE_LINE.fullmatch(request_line):
+        return None
+    lines = fields.split(b"\r\n") if fields else []
+    if max_fields and len(lines) > max_fields:
+        return None
+    keep_alive = True
+    for line in lines:
+        if max_field_size and len(line) > max_field_size:
+            return None
+        name, colon, value = line.partition(b":")
+        value = value.strip(b" \t")
+        if not colon or not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
+            return None
+        name = name.lower()
+        if name in _NOT_PLAIN or (name == b"content-length" and value != b"0"):
+            return None
+        if name == b"accept" and b"application/json" in value:
+            return None
+        if name == b"connection":
+            tokens = {token.strip(b" \t").lower() for token in value.split(b",")}
+            if tokens - {b"close", b"keep-alive", b""}:
+                return None
+            keep_alive = keep_alive and b"close" not in tokens
+    return keep_alive
