@@ -3,8 +3,8 @@
 # exporter/serve/gunicorn_options.py).
 import os
 
-from exporter.serve.gunicorn_options import options
 from exporter.config.settings import load_settings
+from exporter.serve.gunicorn_options import options
 
 globals().update(options(load_settings(os.environ)))
 wsgi_app = "exporter.serve.wsgi:app"

@@ -33,8 +33,7 @@ def main(argv=None) -> int:
     only = args.only.split(",") if args.only else list(SECTIONS)
     unknown = [name for name in only if name not in SECTIONS]
     if unknown:
-        print(f"bench: unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}",
-              file=sys.stderr)
+        print(f"bench: unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}", file=sys.stderr)
         return 2
     table = _Table(args.markdown)
     captures = sorted(FIXTURES.glob("*.prom"))
@@ -76,9 +75,19 @@ def _print_machine(table):
     if generator == "wrk":
         generator = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("[")[0].strip()
     table.title("Machine")
-    table.rows(["nproc", "cpu", "memory", "python", "load generator", "load average"],
-               [[str(os.cpu_count()), cpu, f"{mem_kib / 1048576:.1f} GiB", platform.python_version(),
-                 generator, " ".join(f"{x:.2f}" for x in os.getloadavg())]])
+    table.rows(
+        ["nproc", "cpu", "memory", "python", "load generator", "load average"],
+        [
+            [
+                str(os.cpu_count()),
+                cpu,
+                f"{mem_kib / 1048576:.1f} GiB",
+                platform.python_version(),
+                generator,
+                " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            ]
+        ],
+    )
 
 
 def _first_line(path: str, prefix: str) -> str:
@@ -91,35 +100,84 @@ def _first_line(path: str, prefix: str) -> str:
 def _cycle(table, captures, cycles):
     results = cycle.measure(captures, cycles=cycles)
     table.title(f"Evaluation cycle CPU (scrape + select + parse + evaluate; median of {cycles} cycles)")
-    table.rows(["capture", "bytes", "rule pack", "samples kept", "cycle ms", "full parse ms", "ratio"],
-               [[r.capture, f"{r.size:,}", r.pack, str(r.samples), f"{r.cycle_ms:.3f}",
-                 f"{r.full_parse_ms:.2f}", f"{r.ratio:.3f}"] for r in results])
+    table.rows(
+        ["capture", "bytes", "rule pack", "samples kept", "cycle ms", "full parse ms", "ratio"],
+        [
+            [
+                r.capture,
+                f"{r.size:,}",
+                r.pack,
+                str(r.samples),
+                f"{r.cycle_ms:.3f}",
+                f"{r.full_parse_ms:.2f}",
+                f"{r.ratio:.3f}",
+            ]
+            for r in results
+        ],
+    )
     tgi = next(r for r in results if r.capture == TGI)
-    return [_verdict(f"cycle / full parse on the TGI page <= {CYCLE_RATIO_TARGET}",
-                     f"{tgi.ratio:.3f} ({tgi.cycle_ms:.2f} ms / {tgi.full_parse_ms:.1f} ms)",
-                     tgi.ratio <= CYCLE_RATIO_TARGET, f"{tgi.ratio / CYCLE_RATIO_TARGET:.2f}x the target")]
+    return [
+        _verdict(
+            f"cycle / full parse on the TGI page <= {CYCLE_RATIO_TARGET}",
+            f"{tgi.ratio:.3f} ({tgi.cycle_ms:.2f} ms / {tgi.full_parse_ms:.1f} ms)",
+            tgi.ratio <= CYCLE_RATIO_TARGET,
+            f"{tgi.ratio / CYCLE_RATIO_TARGET:.2f}x the target",
+        )
+    ]
 
 
 def _health(table, capture, seconds, rounds):
     rows = health.measure(capture, seconds=seconds, rounds=rounds)
-    table.title(f"/health under load (median of {rounds} runs of {max(1, round(seconds))} s each; "
-                f"latency in ms)")
-    table.rows(["upstream", "clients", "sidecar says", "bare req/s", "sidecar req/s", "x",
-                "bare p50", "sidecar p50", "bare p99", "sidecar p99", "x", "errors"],
-               [[r.state, _clients(r), str(r.sidecar_status), f"{r.bare.throughput:,.0f}",
-                 f"{r.sidecar.throughput:,.0f}", f"{r.throughput_ratio:.2f}", f"{r.bare.p50_ms:.2f}",
-                 f"{r.sidecar.p50_ms:.2f}", f"{r.bare.p99_ms:.2f}", f"{r.sidecar.p99_ms:.2f}",
-                 f"{r.p99_ratio:.2f}", str(r.sidecar.errors)] for r in rows])
+    table.title(f"/health under load (median of {rounds} runs of {max(1, round(seconds))} s each; latency in ms)")
+    table.rows(
+        [
+            "upstream",
+            "clients",
+            "sidecar says",
+            "bare req/s",
+            "sidecar req/s",
+            "x",
+            "bare p50",
+            "sidecar p50",
+            "bare p99",
+            "sidecar p99",
+            "x",
+            "errors",
+        ],
+        [
+            [
+                r.state,
+                _clients(r),
+                str(r.sidecar_status),
+                f"{r.bare.throughput:,.0f}",
+                f"{r.sidecar.throughput:,.0f}",
+                f"{r.throughput_ratio:.2f}",
+                f"{r.bare.p50_ms:.2f}",
+                f"{r.sidecar.p50_ms:.2f}",
+                f"{r.bare.p99_ms:.2f}",
+                f"{r.sidecar.p99_ms:.2f}",
+                f"{r.p99_ratio:.2f}",
+                str(r.sidecar.errors),
+            ]
+            for r in rows
+        ],
+    )
     worst_tp = min(rows, key=lambda r: r.throughput_ratio)
     worst_p99 = max(rows, key=lambda r: r.p99_ratio)
     errors = sum(r.sidecar.errors for r in rows)
     return [
-        _verdict("sidecar throughput >= 1.0x bare Falcon, every state",
-                 f"lowest {worst_tp.throughput_ratio:.2f}x ({worst_tp.state}, {_clients(worst_tp)})",
-                 worst_tp.throughput_ratio >= 1.0, f"{(1 - worst_tp.throughput_ratio) * 100:.0f}% below"),
-        _verdict("sidecar p99 <= 1.0x bare Falcon, every state",
-                 f"highest {worst_p99.p99_ratio:.2f}x ({worst_p99.state}, {_clients(worst_p99)})",
-                 worst_p99.p99_ratio <= 1.0, f"{(worst_p99.p99_ratio - 1) * 100:.0f}% above"),
+        _verdict(
+            "sidecar throughput >= 1.0x bare Falcon, every state",
+            f"lowest {worst_tp.throughput_ratio:.2f}x ({worst_tp.state}, {_clients(worst_tp)})",
+            worst_tp.throughput_ratio >= 1.0,
+            f"{(1 - worst_tp.throughput_ratio) * 100:.0f}% below",
+        ),
+        _verdict(
+            "sidecar p99 <= 1.0x bare Falcon, every state",
+            f"highest {worst_p99.p99_ratio:.2f}x ({worst_p99.state}, {_clients(worst_p99)})",
+            worst_p99.p99_ratio <= 1.0,
+            f"{(worst_p99.p99_ratio - 1) * 100:.0f}% above",
+        ),
         _verdict("no probe lost (socket errors)", str(errors), errors == 0, f"{errors} errors"),
     ]
 
@@ -131,31 +189,60 @@ def _clients(row) -> str:
 def _memory(table, capture, cycles):
     run = memory.measure(capture, cycles=cycles)
     mib = 1024
-    table.title(f"Memory of master + worker over {cycles:,} cycles at a 20 ms interval "
-                f"({run.failed_scrapes} scrapes timed out)")
-    table.rows(["cycles", "RSS MiB", "PSS MiB", "master PSS MiB", "worker PSS MiB"],
-               [[f"{p.cycles:,}", f"{p.rss_kib / mib:.1f}", f"{p.pss_kib / mib:.1f}",
-                 f"{p.master_pss_kib / mib:.1f}", f"{p.worker_pss_kib / mib:.1f}"] for p in run.points])
+    table.title(
+        f"Memory of master + worker over {cycles:,} cycles at a 20 ms interval ({run.failed_scrapes} scrapes timed out)"
+    )
+    table.rows(
+        ["cycles", "RSS MiB", "PSS MiB", "master PSS MiB", "worker PSS MiB"],
+        [
+            [
+                f"{p.cycles:,}",
+                f"{p.rss_kib / mib:.1f}",
+                f"{p.pss_kib / mib:.1f}",
+                f"{p.master_pss_kib / mib:.1f}",
+                f"{p.worker_pss_kib / mib:.1f}",
+            ]
+            for p in run.points
+        ],
+    )
     pss = run.last.pss_kib / mib
     window = 6_000  # cycles until the 2-minute history window is full at 20 ms
     growth = run.growth_kib(window) / mib
-    verdicts = [_verdict(f"PSS after {cycles:,} cycles <= {PSS_TARGET_MIB} MiB", f"{pss:.1f} MiB",
-                         pss <= PSS_TARGET_MIB, f"{pss - PSS_TARGET_MIB:.1f} MiB over")]
+    verdicts = [
+        _verdict(
+            f"PSS after {cycles:,} cycles <= {PSS_TARGET_MIB} MiB",
+            f"{pss:.1f} MiB",
+            pss <= PSS_TARGET_MIB,
+            f"{pss - PSS_TARGET_MIB:.1f} MiB over",
+        )
+    ]
     if cycles > window:
-        verdicts.append(_verdict(f"flat: PSS growth after the history window filled <= {FLAT_LIMIT_MIB} MiB",
-                                 f"{growth:+.1f} MiB from {window:,} cycles on",
-                                 growth <= FLAT_LIMIT_MIB, f"{growth - FLAT_LIMIT_MIB:.1f} MiB over"))
+        verdicts.append(
+            _verdict(
+                f"flat: PSS growth after the history window filled <= {FLAT_LIMIT_MIB} MiB",
+                f"{growth:+.1f} MiB from {window:,} cycles on",
+                growth <= FLAT_LIMIT_MIB,
+                f"{growth - FLAT_LIMIT_MIB:.1f} MiB over",
+            )
+        )
     return verdicts
 
 
 def _startup(table, capture, runs):
     times = startup.measure(capture, runs=runs)
     table.title(f"Start to first decision ({runs} starts; spawn to the first /health 200)")
-    table.rows(["median s", "min s", "max s"],
-               [[f"{startup.median(times):.3f}", f"{min(times):.3f}", f"{max(times):.3f}"]])
+    table.rows(
+        ["median s", "min s", "max s"], [[f"{startup.median(times):.3f}", f"{min(times):.3f}", f"{max(times):.3f}"]]
+    )
     median = startup.median(times)
-    return [_verdict(f"start to first decision <= {STARTUP_TARGET_S} s", f"{median:.3f} s (median)",
-                     median <= STARTUP_TARGET_S, f"{median - STARTUP_TARGET_S:.2f} s over")]
+    return [
+        _verdict(
+            f"start to first decision <= {STARTUP_TARGET_S} s",
+            f"{median:.3f} s (median)",
+            median <= STARTUP_TARGET_S,
+            f"{median - STARTUP_TARGET_S:.2f} s over",
+        )
+    ]
 
 
 def _verdict(target: str, measured: str, met: bool, miss: str) -> list[str]:

@@ -12,8 +12,8 @@ import sys
 import falcon
 from gunicorn.app.base import BaseApplication
 
-from exporter.serve.gunicorn_options import options
 from exporter.config.settings import load_settings
+from exporter.serve.gunicorn_options import options
 
 _HOOKS = ("on_starting", "post_worker_init", "worker_exit")
 

@@ -19,10 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from exporter.core import engine  # noqa: E402
-from exporter.core.history import History  # noqa: E402
-from exporter.promql import compile_expr, evaluate  # noqa: E402
-from exporter.rules.loader import load_rules  # noqa: E402
+from exporter.core import engine
+from exporter.core.history import History
+from exporter.promql import compile_expr, evaluate
+from exporter.rules.loader import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures"
@@ -71,8 +71,7 @@ def bench(capture: str, rules: list, cycles: int) -> None:
     for i in range(cycles):
         t += 1.0
         scrape = [
-            (labels, value + i if kind in ("counter", "histogram") else value)
-            for labels, value, kind in selected
+            (labels, value + i if kind in ("counter", "histogram") else value) for labels, value, kind in selected
         ]
         start = time.perf_counter()
         history.record(t, scrape)
@@ -84,8 +83,10 @@ def bench(capture: str, rules: list, cycles: int) -> None:
         end = time.perf_counter()
         record_times.append(middle - start)
         eval_times.append(end - middle)
-    print(f"{capture}: {len(selected)} of {len(samples)} samples referenced, {len(rules)} rules, "
-          f"{history.sample_count} samples held after {cycles} cycles")
+    print(
+        f"{capture}: {len(selected)} of {len(samples)} samples referenced, {len(rules)} rules, "
+        f"{history.sample_count} samples held after {cycles} cycles"
+    )
     for name, times in (("record", record_times), ("evaluate all rules", eval_times)):
         ordered = sorted(times)
         p99 = ordered[int(len(ordered) * 0.99) - 1]
@@ -98,23 +99,30 @@ def bench_pack(capture: str, pack: str, cycles: int) -> None:
     """Record + engine.evaluate of a whole shipped rule pack, per cycle."""
     ruleset = load_rules([str(ROOT / "rules" / pack)])
     wanted = ruleset.metric_names
-    selected = [(labels, value, kind) for labels, value, kind in load_samples(FIXTURES / capture)
-                if wanted is None or dict(labels)["__name__"] in wanted]  # fmt: skip
+    selected = [
+        (labels, value, kind)
+        for labels, value, kind in load_samples(FIXTURES / capture)
+        if wanted is None or dict(labels)["__name__"] in wanted
+    ]
     history = History(retention_seconds=ruleset.max_range_seconds + 60)
     state = engine.initial_state()
     cycle_times = []
     t = 1_700_000_000.0
     for i in range(cycles):
         t += 1.0
-        scrape = [(labels, value + i if kind in ("counter", "histogram") else value) for labels, value, kind in selected]
+        scrape = [
+            (labels, value + i if kind in ("counter", "histogram") else value) for labels, value, kind in selected
+        ]
         start = time.perf_counter()
         history.record(t, scrape)
         state, _ = engine.evaluate(ruleset, history, state, t)
         cycle_times.append(time.perf_counter() - start)
     ordered = sorted(cycle_times)
     p99 = ordered[int(len(ordered) * 0.99) - 1]
-    print(f"  rules/{pack} ({len(ruleset.rules)} rules, {len(selected)} samples): record + engine "
-          f"median {statistics.median(cycle_times) * 1e3:7.3f} ms   p99 {p99 * 1e3:7.3f} ms")  # fmt: skip
+    print(
+        f"  rules/{pack} ({len(ruleset.rules)} rules, {len(selected)} samples): record + engine "
+        f"median {statistics.median(cycle_times) * 1e3:7.3f} ms   p99 {p99 * 1e3:7.3f} ms"
+    )
 
 
 def main() -> int:

@@ -21,9 +21,9 @@ from dataclasses import replace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from exporter.rules.loader import load_rules, parse_duration, seed_ruleset  # noqa: E402
-from exporter.sim.cluster import simulate  # noqa: E402
-from exporter.sim.scenario import load_scenario, resolve_scenario  # noqa: E402
+from exporter.rules.loader import load_rules, parse_duration, seed_ruleset
+from exporter.sim.cluster import simulate
+from exporter.sim.scenario import load_scenario, resolve_scenario
 
 TARGET_SECONDS = 10.0
 
@@ -33,8 +33,13 @@ def main(argv=None) -> int:
     parser.add_argument("--scenario", default="spillover")
     parser.add_argument("--duration", default="1h")
     parser.add_argument("--repeat", type=int, default=1, help="runs per rule set; the best is shown")
-    parser.add_argument("--profile", type=int, metavar="N", default=0,
-                        help="profile one run per rule set and print the N costliest functions")  # fmt: skip
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="N",
+        default=0,
+        help="profile one run per rule set and print the N costliest functions",
+    )
     parser.add_argument("--rules", nargs="*", help="rule files to time (default: the seed rule and rules/tgi.yaml)")
     args = parser.parse_args(argv)
 
@@ -48,8 +53,10 @@ def main(argv=None) -> int:
             sets.append((os.path.relpath(path, root), load_rules([path])))
 
     span = f"{scenario.duration / 3600:g} h" if scenario.duration >= 3600 else f"{scenario.duration / 60:g} min"
-    print(f"scenario {scenario.name}: {span} x {scenario.replicas} replicas, "
-          f"step {scenario.step:g} s, {os.cpu_count()} cpus, load average {_load()}")  # fmt: skip
+    print(
+        f"scenario {scenario.name}: {span} x {scenario.replicas} replicas, "
+        f"step {scenario.step:g} s, {os.cpu_count()} cpus, load average {_load()}"
+    )
     if args.profile:
         for label, ruleset in sets:
             _profile(scenario, ruleset, label, args.profile)
@@ -65,8 +72,10 @@ def main(argv=None) -> int:
         per_eval = 1e6 * result.eval_seconds / max(result.evaluations, 1)
         verdict = "ok" if wall <= TARGET_SECONDS else f"over {TARGET_SECONDS:g} s"
         spread = f"  (worst of {len(runs)}: {max(w for w, _ in runs):.2f} s)" if len(runs) > 1 else ""
-        print(f"{label:<34} {wall:7.2f} {result.eval_seconds:9.2f} {wall - result.eval_seconds:8.2f} "
-              f"{result.evaluations:7d} {per_eval:8.0f}  {verdict}{spread}")  # fmt: skip
+        print(
+            f"{label:<34} {wall:7.2f} {result.eval_seconds:9.2f} {wall - result.eval_seconds:8.2f} "
+            f"{result.evaluations:7d} {per_eval:8.0f}  {verdict}{spread}"
+        )
     print(f"load average after: {_load()}")
     return 0
 

@@ -19,8 +19,13 @@ from bench import procs
 
 # capture name prefix -> the shipped rule pack that reads that server's metrics
 PACKS = (
-    ("tgis-", "tgi.yaml"), ("tgi-", "tgi.yaml"), ("vllm-", "vllm.yaml"), ("sglang-", "sglang.yaml"),
-    ("triton-", "triton-trtllm.yaml"), ("llamacpp-", "llamacpp.yaml"), ("synthetic-", "tgi.yaml"),
+    ("tgis-", "tgi.yaml"),
+    ("tgi-", "tgi.yaml"),
+    ("vllm-", "vllm.yaml"),
+    ("sglang-", "sglang.yaml"),
+    ("triton-", "triton-trtllm.yaml"),
+    ("llamacpp-", "llamacpp.yaml"),
+    ("synthetic-", "tgi.yaml"),
 )
 
 
@@ -72,13 +77,17 @@ def measure(captures: list[Path], cycles: int = 200, parses: int = 30) -> list[C
 
 
 def _measure_one(port: int, capture: Path, cycles: int, parses: int) -> CycleResult:
-    from exporter.serve.evaluator import Evaluator
     from exporter.config.settings import load_settings
+    from exporter.serve.evaluator import Evaluator
 
     pack = pack_for(capture.name)
-    settings = load_settings({"RULES_PATH": str(procs.REPO / "rules" / pack),
-                              "METRICS_ENDPOINT": f"http://127.0.0.1:{port}/files/{capture.name}",
-                              "SCRAPE_TIMEOUT": "900ms"})
+    settings = load_settings(
+        {
+            "RULES_PATH": str(procs.REPO / "rules" / pack),
+            "METRICS_ENDPOINT": f"http://127.0.0.1:{port}/files/{capture.name}",
+            "SCRAPE_TIMEOUT": "900ms",
+        }
+    )
     clock = _StepClock()
     evaluator = Evaluator(settings, clock=clock)
     try:
@@ -98,8 +107,14 @@ def _measure_one(port: int, capture: Path, cycles: int, parses: int) -> CycleRes
     finally:
         evaluator.stop()
     body = capture.read_bytes()
-    return CycleResult(capture.name, len(body), pack, statistics.median(costs) * 1000,
-                       _full_parse_ms(body, parses), decision.scrape.series)
+    return CycleResult(
+        capture.name,
+        len(body),
+        pack,
+        statistics.median(costs) * 1000,
+        _full_parse_ms(body, parses),
+        decision.scrape.series,
+    )
 
 
 def _full_parse_ms(body: bytes, repeats: int) -> float:

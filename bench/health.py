@@ -47,15 +47,23 @@ def measure(capture: Path, seconds: float = 3.0, rounds: int = 3) -> list[Health
         for state in STATES:
             procs.get(up_port, f"/-/mode/{state}", method="PUT")
             want = 200 if state == "healthy" else 503
-            procs.wait_until(sidecar, side_port, "/health", lambda s: s == want, timeout=30, step=0.1)
+            procs.wait_until(sidecar, side_port, "/health", lambda s, want=want: s == want, timeout=30, step=0.1)
             for connections, reconnect in LOADS:
                 runs = {"bare": [], "sidecar": []}
                 for round_ in range(rounds):
                     order = [("bare", bare_port), ("sidecar", side_port)]
                     for name, port in order if round_ % 2 == 0 else order[::-1]:
                         runs[name].append(load.run(port, "/health", connections, seconds, reconnect))
-                rows.append(HealthRow(state, connections, reconnect, _median(runs["bare"]),
-                                      _median(runs["sidecar"]), procs.get(side_port, "/health")[0]))
+                rows.append(
+                    HealthRow(
+                        state,
+                        connections,
+                        reconnect,
+                        _median(runs["bare"]),
+                        _median(runs["sidecar"]),
+                        procs.get(side_port, "/health")[0],
+                    )
+                )
         procs.get(up_port, "/-/mode/healthy", method="PUT")
         return rows
     finally:
@@ -65,9 +73,15 @@ def measure(capture: Path, seconds: float = 3.0, rounds: int = 3) -> list[Health
 
 def start_sidecar(endpoint: str, extra_env: dict | None = None):
     port = procs.free_port()
-    env = {"APP_PORT": str(port), "BIND_HOST": "127.0.0.1", "METRICS_ENDPOINT": endpoint,
-           "RULES_PATH": str(procs.REPO / "rules" / "tgi.yaml"), "SHUTDOWN_DRAIN_SECONDS": "0",
-           "LOG_LEVEL": "warning", **(extra_env or {})}
+    env = {
+        "APP_PORT": str(port),
+        "BIND_HOST": "127.0.0.1",
+        "METRICS_ENDPOINT": endpoint,
+        "RULES_PATH": str(procs.REPO / "rules" / "tgi.yaml"),
+        "SHUTDOWN_DRAIN_SECONDS": "0",
+        "LOG_LEVEL": "warning",
+        **(extra_env or {}),
+    }
     proc = procs.start(["-m", "exporter", "serve"], env)
     procs.wait_until(proc, port, "/livez", lambda s: s == 200)
     return proc, port

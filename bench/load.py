@@ -46,16 +46,30 @@ def run(port: int, path: str, connections: int, seconds: float, reconnect: bool 
 def _run_wrk(port: int, path: str, connections: int, seconds: float, reconnect: bool) -> LoadResult:
     # One wrk thread drives all connections: on a small machine a second one only steals CPU
     # from the server under test.
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "2s", "-s", str(_SCRIPT),
-           *(["-H", "Connection: close"] if reconnect else []), f"http://127.0.0.1:{port}{path}"]
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "2s",
+        "-s",
+        str(_SCRIPT),
+        *(["-H", "Connection: close"] if reconnect else []),
+        f"http://127.0.0.1:{port}{path}",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
     match = _WRK_LINE.search(out)
     if not match:
         raise RuntimeError(f"wrk printed no report:\n{out}")
     fields = dict(item.split("=") for item in match.group(1).split())
-    return LoadResult(int(fields["requests"]), int(fields["duration_us"]) / 1e6,
-                      int(fields["p50_us"]) / 1000, int(fields["p99_us"]) / 1000,
-                      int(fields["socket_errors"]))
+    return LoadResult(
+        int(fields["requests"]),
+        int(fields["duration_us"]) / 1e6,
+        int(fields["p50_us"]) / 1000,
+        int(fields["p99_us"]) / 1000,
+        int(fields["socket_errors"]),
+    )
 
 
 def _run_python(port: int, path: str, connections: int, seconds: float, reconnect: bool) -> LoadResult:

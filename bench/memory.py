@@ -27,13 +27,15 @@ class MemoryPoint:
     worker_pss_kib: int
 
 
-def measure(capture: Path, cycles: int = 10_000, interval: str = "20ms", timeout: str = "15ms",
-            checkpoints: int = 8) -> "MemoryRun":
+def measure(
+    capture: Path, cycles: int = 10_000, interval: str = "20ms", timeout: str = "15ms", checkpoints: int = 8
+) -> "MemoryRun":
     up_port = procs.free_port()
     upstream = procs.start(["-m", "bench.upstream", str(up_port), str(capture)])
     procs.wait_until(upstream, up_port, "/-/count", lambda s: s == 200)
-    sidecar, port = start_sidecar(f"http://127.0.0.1:{up_port}/metrics",
-                                  {"SCRAPE_INTERVAL": interval, "SCRAPE_TIMEOUT": timeout})
+    sidecar, port = start_sidecar(
+        f"http://127.0.0.1:{up_port}/metrics", {"SCRAPE_INTERVAL": interval, "SCRAPE_TIMEOUT": timeout}
+    )
     try:
         marks = sorted({max(1, cycles * i // checkpoints) for i in range(1, checkpoints + 1)})
         points = []
@@ -67,8 +69,13 @@ class MemoryRun:
 
 def _failed_scrapes(port: int) -> int:
     text = procs.get(port, "/metrics")[1].decode()
-    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith("llm_healthcheck_scrape_failures_total{")))
+    return int(
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("llm_healthcheck_scrape_failures_total{")
+        )
+    )
 
 
 def _scrapes(port: int) -> int:
@@ -78,5 +85,4 @@ def _scrapes(port: int) -> int:
 def _point(pid: int, cycles: int) -> MemoryPoint:
     tree = procs.tree_memory_kib(pid)
     workers = tree["workers"]
-    return MemoryPoint(cycles, tree["rss"], tree["pss"], tree["master"][1],
-                       sum(w[1] for w in workers))
+    return MemoryPoint(cycles, tree["rss"], tree["pss"], tree["master"][1], sum(w[1] for w in workers))

@@ -22,8 +22,9 @@ def start(args: list[str], env: dict | None = None) -> subprocess.Popen:
     """`python -m ...` from the repository; output discarded, so a full pipe never blocks it."""
     full_env = {k: v for k, v in os.environ.items() if k not in ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")}
     full_env.update(env or {})
-    return subprocess.Popen([sys.executable, *args], cwd=REPO, env=full_env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, *args], cwd=REPO, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def get(port: int, path: str, timeout: float = 2.0, method: str = "GET") -> tuple[int, bytes]:
@@ -36,8 +37,9 @@ def get(port: int, path: str, timeout: float = 2.0, method: str = "GET") -> tupl
         conn.close()
 
 
-def wait_until(proc: subprocess.Popen, port: int, path: str, want=lambda status: True,
-               timeout: float = 20.0, step: float = 0.002) -> float:
+def wait_until(
+    proc: subprocess.Popen, port: int, path: str, want=lambda status: True, timeout: float = 20.0, step: float = 0.002
+) -> float:
     """Poll until `path` answers a status `want` accepts; returns the monotonic time it did."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -24,9 +24,13 @@ def measure(capture: Path, runs: int = 5) -> list[float]:
 
 def _one(up_port: int) -> float:
     port = procs.free_port()
-    env = {"APP_PORT": str(port), "BIND_HOST": "127.0.0.1",
-           "METRICS_ENDPOINT": f"http://127.0.0.1:{up_port}/metrics",
-           "RULES_PATH": str(procs.REPO / "rules" / "tgi.yaml"), "SHUTDOWN_DRAIN_SECONDS": "0"}
+    env = {
+        "APP_PORT": str(port),
+        "BIND_HOST": "127.0.0.1",
+        "METRICS_ENDPOINT": f"http://127.0.0.1:{up_port}/metrics",
+        "RULES_PATH": str(procs.REPO / "rules" / "tgi.yaml"),
+        "SHUTDOWN_DRAIN_SECONDS": "0",
+    }
     started = time.monotonic()
     proc = procs.start(["-m", "exporter", "serve"], env)
     try:

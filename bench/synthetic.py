@@ -15,8 +15,7 @@ def build(tgi_page: bytes, target: int = TARGET_BYTES) -> bytes:
     family = 0
     while size < target:
         name = f"synthetic_adapter_latency_seconds_{family}"
-        lines = [f"# HELP {name} Per-adapter request latency (synthetic filler).",
-                 f"# TYPE {name} histogram"]
+        lines = [f"# HELP {name} Per-adapter request latency (synthetic filler).", f"# TYPE {name} histogram"]
         for adapter in range(8):
             labels = f'adapter="lora-{adapter}",model_name="meta-llama/Llama-3.1-8B-Instruct"'
             cumulative = 0

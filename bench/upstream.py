@@ -64,8 +64,10 @@ def _handler(state: _State):
         def _answer(self, status: int, body: bytes, content_type: str):
             # Status line, headers and body in one write, as real servers send a small page:
             # separate writes would meet Nagle and delayed ACKs and add 40 ms to each scrape.
-            head = (f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
-                    f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n")
+            head = (
+                f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
+                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+            )
             try:
                 self.wfile.write(head.encode("latin-1") + body)
             except (BrokenPipeError, ConnectionResetError):

@@ -1,8 +1,8 @@
 """A rules directory laid out the way a Kubernetes ConfigMap volume is, with its atomic swap.
 
-    dir/..2026_11_26_17_00_00.000000001/tgi.yaml   the real files, one timestamped dir per version
-    dir/..data -> ..2026_11_26_...                 swapped by renaming a new symlink over it
-    dir/tgi.yaml -> ..data/tgi.yaml                top-level symlinks, created once
+dir/..2026_11_26_17_00_00.000000001/tgi.yaml   the real files, one timestamped dir per version
+dir/..data -> ..2026_11_26_...                 swapped by renaming a new symlink over it
+dir/tgi.yaml -> ..data/tgi.yaml                top-level symlinks, created once
 """
 
 import itertools

@@ -203,10 +203,10 @@ def _parse_eval(lines: list, i: int, commands: list, name: str) -> int:
         line = lines[i]
         i += 1
         if line.startswith("expected_fail_message"):
-            case.fail_message = line[len("expected_fail_message"):].strip()
+            case.fail_message = line[len("expected_fail_message") :].strip()
             break
         if line.startswith("expected_fail_regexp"):
-            case.fail_regex = line[len("expected_fail_regexp"):].strip()
+            case.fail_regex = line[len("expected_fail_regexp") :].strip()
             break
         if line.startswith("expect range vector"):
             case.unsupported_expectation = "range vector result"
@@ -355,9 +355,7 @@ def _nhcb_base(labels: tuple):
     for suffix in ("_bucket", "_count", "_sum"):
         if name.endswith(suffix):
             base = tuple(
-                ("__name__", name[: -len(suffix)]) if k == "__name__" else (k, v)
-                for k, v in labels
-                if k != "le"
+                ("__name__", name[: -len(suffix)]) if k == "__name__" else (k, v) for k, v in labels if k != "le"
             )
             return base
     return None
@@ -454,9 +452,7 @@ def summarize(results: dict) -> str:
         f"  {'passed':>8}{'failed':>8}{'out of scope':>13}",
     ]
     for name, c in rows:
-        cells = "  ".join(
-            f"{c[(k, PASSED)]:>8}{c[(k, FAILED)]:>8}{c[(k, OUT_OF_SCOPE)]:>13}" for k in kinds
-        )
+        cells = "  ".join(f"{c[(k, PASSED)]:>8}{c[(k, FAILED)]:>8}{c[(k, OUT_OF_SCOPE)]:>13}" for k in kinds)
         lines.append(f"{name:<{width}}  {cells}")
     return "\n".join(lines)
 

@@ -89,6 +89,7 @@ class Upstream:
                 pass
 
         self._released = threading.Event()
+
         class QuietServer(ThreadingHTTPServer):
             def handle_error(self, request, client_address):
                 pass  # clients that hang up mid-answer are part of the tests
@@ -122,8 +123,13 @@ class Sidecar:
         full_env = {k: v for k, v in os.environ.items() if k not in ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")}
         full_env.update({"APP_PORT": str(self.port), "BIND_HOST": "127.0.0.1"})
         full_env.update(env)
-        self.proc = subprocess.Popen([sys.executable, "-m", "exporter", "serve", *args], env=full_env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "exporter", "serve", *args],
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self._output = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -258,11 +264,9 @@ class RawUpstream:
         self.refuse()
 
 
-def http_answer(body: bytes, status: str = "200 OK",
-                content_type: str = "text/plain; version=0.0.4; charset=utf-8"):
+def http_answer(body: bytes, status: str = "200 OK", content_type: str = "text/plain; version=0.0.4; charset=utf-8"):
     """An answer for RawUpstream: a complete response, connection kept alive."""
-    head = (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    head = (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
 
     def answer(conn):
         conn.sendall(head + body)

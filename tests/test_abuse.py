@@ -49,7 +49,7 @@ def closed_by_server(client: socket.socket, seconds: float) -> bool:
         return client.recv(1024) == b""
     except ConnectionResetError:
         return True
-    except socket.timeout:
+    except TimeoutError:
         return False
 
 
@@ -59,7 +59,7 @@ def test_slowloris_does_not_starve_health(sidecar):
 
     def trickle():
         # One more byte of a header per client every 100 ms; never the blank line that ends it.
-        for tick in range(60):
+        for _ in range(60):
             if stop.is_set():
                 return
             for client in clients:
@@ -155,17 +155,29 @@ def raw_request(port: int, data: bytes) -> bytes:
 LONG_PATH = b"/health?" + b"a" * 5000
 
 
-@pytest.mark.parametrize("data, status", [
-    (b"GET " + LONG_PATH + b" HTTP/1.1\r\nHost: x\r\n\r\n", b"414"),
-    (b"GET " + LONG_PATH, b"414"),  # refused before the line even ends
-    (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", b"431"),
-    (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000, b"431"),  # before the headers end
-    (b"GET /health HTTP/1.1\r\n" + b"".join(b"X-H%d: 1\r\n" % i for i in range(150)) + b"\r\n", b"431"),
-    (b"GET /health HTTP/1.1\r\n" + b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 8000) for i in range(9)), b"431"),
-    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", b"400"),  # a TLS hello on a plain port
-    (b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n", b"400"),
-], ids=["request line", "unfinished request line", "header field", "unfinished header field",
-        "too many headers", "head over 64 KiB", "TLS hello", "bad version"])
+@pytest.mark.parametrize(
+    "data, status",
+    [
+        (b"GET " + LONG_PATH + b" HTTP/1.1\r\nHost: x\r\n\r\n", b"414"),
+        (b"GET " + LONG_PATH, b"414"),  # refused before the line even ends
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", b"431"),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000, b"431"),  # before the headers end
+        (b"GET /health HTTP/1.1\r\n" + b"".join(b"X-H%d: 1\r\n" % i for i in range(150)) + b"\r\n", b"431"),
+        (b"GET /health HTTP/1.1\r\n" + b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 8000) for i in range(9)), b"431"),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", b"400"),  # a TLS hello on a plain port
+        (b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n", b"400"),
+    ],
+    ids=[
+        "request line",
+        "unfinished request line",
+        "header field",
+        "unfinished header field",
+        "too many headers",
+        "head over 64 KiB",
+        "TLS hello",
+        "bad version",
+    ],
+)
 def test_oversized_and_garbled_requests_are_refused(sidecar, data, status):
     line = raw_request(sidecar.port, data)
     assert line.startswith(b"HTTP/1.1 " + status), line
@@ -228,13 +240,20 @@ def read_responses(client: socket.socket, count: int) -> list[tuple[bytes, dict,
 PROBE = b"GET /health HTTP/1.1\r\nHost: 10.0.0.7:8081\r\nUser-Agent: kube-probe/1.31\r\nAccept: */*\r\n"
 
 
-@pytest.mark.parametrize("name, request_bytes, answers", [
-    ("keep-alive, one after another", None, 3),
-    ("pipelined in one write", (PROBE + b"\r\n") * 3, 3),
-    ("with a body", b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd" + PROBE + b"\r\n", 2),
-    ("HTTP/1.0 then 1.1", b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + PROBE + b"\r\n", 2),
-    ("expect 100-continue", b"GET /health HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n", 1),
-])
+@pytest.mark.parametrize(
+    "name, request_bytes, answers",
+    [
+        ("keep-alive, one after another", None, 3),
+        ("pipelined in one write", (PROBE + b"\r\n") * 3, 3),
+        ("with a body", b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd" + PROBE + b"\r\n", 2),
+        ("HTTP/1.0 then 1.1", b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + PROBE + b"\r\n", 2),
+        (
+            "expect 100-continue",
+            b"GET /health HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n",
+            1,
+        ),
+    ],
+)
 def test_probes_on_one_connection_are_all_answered(sidecar, name, request_bytes, answers):
     with socket.create_connection(("127.0.0.1", sidecar.port), timeout=5) as client:
         if request_bytes is None:
@@ -252,7 +271,7 @@ def test_probes_on_one_connection_are_all_answered(sidecar, name, request_bytes,
 def test_connection_close_probe_is_answered_then_closed(sidecar):
     with socket.create_connection(("127.0.0.1", sidecar.port), timeout=5) as client:
         client.sendall(PROBE + b"Connection: close\r\n\r\n")
-        (status, headers, body), = read_responses(client, 1)
+        ((status, headers, body),) = read_responses(client, 1)
         assert (status, headers[b"connection"], body) == (b"HTTP/1.1 200 OK", b"close", b"Healthy\n")
         assert client.recv(1024) == b""
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent / "containers"))
-from promql_refs import ALERTS, OWN_METRICS, REPO, alert_exprs, metric_names  # noqa: E402
+from promql_refs import ALERTS, OWN_METRICS, REPO, alert_exprs, metric_names
 
 ALERT_TESTS = ALERTS.with_name("alerts.test.yaml")
 PROMETHEUS_RULE = REPO / "deploy" / "kubernetes" / "monitoring" / "prometheusrule.yaml"
@@ -58,9 +58,7 @@ def test_alert_unit_tests_pass():
 def test_unit_tests_catch_a_changed_alert(tmp_path):
     """The unit tests pin behaviour: an alert that fires sooner than promised makes them fail."""
     text = ALERTS.read_text()
-    changed, count = re.subn(
-        r"(alert: LLMHealthcheckPodUnreadyTooLong\n(?:.*\n)*?\s+for: )15m", r"\g<1>1m", text
-    )
+    changed, count = re.subn(r"(alert: LLMHealthcheckPodUnreadyTooLong\n(?:.*\n)*?\s+for: )15m", r"\g<1>1m", text)
     assert count == 1
     (tmp_path / "alerts.yaml").write_text(changed)
     shutil.copy(ALERT_TESTS, tmp_path / ALERT_TESTS.name)

@@ -18,7 +18,10 @@ CASES = sorted(p for p in BROKEN.iterdir() if p.suffix == ".yaml" or p.is_dir())
 def run_check(*paths, cwd=REPO):
     return subprocess.run(
         [sys.executable, "-m", "exporter", "check", *map(str, paths)],
-        cwd=cwd, capture_output=True, text=True, timeout=60,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -91,12 +94,46 @@ def test_valid_file_prints_one_summary_line_per_rule_and_exits_zero(tmp_path):
     assert result.stderr == ""
     lines = result.stdout.splitlines()
     assert len(lines) == 3
-    assert lines[0].split() == ["queue_saturated", "threshold", "above", "10,", "recover_below", "6",
-                                "for", "10s", "keep_firing_for", "1m30s", "unready", f"{rules}:2"]
-    assert lines[1].split() == ["stalled", "condition", "any", "series", "for", "20s",
-                                "keep_firing_for", "0s", "unready", f"{rules}:8"]
-    assert lines[2].split() == ["idle_warning", "threshold", "below", "0.5,", "recover_above", "2",
-                                "for", "0s", "keep_firing_for", "0s", "warn", f"{rules}:11"]
+    assert lines[0].split() == [
+        "queue_saturated",
+        "threshold",
+        "above",
+        "10,",
+        "recover_below",
+        "6",
+        "for",
+        "10s",
+        "keep_firing_for",
+        "1m30s",
+        "unready",
+        f"{rules}:2",
+    ]
+    assert lines[1].split() == [
+        "stalled",
+        "condition",
+        "any",
+        "series",
+        "for",
+        "20s",
+        "keep_firing_for",
+        "0s",
+        "unready",
+        f"{rules}:8",
+    ]
+    assert lines[2].split() == [
+        "idle_warning",
+        "threshold",
+        "below",
+        "0.5,",
+        "recover_above",
+        "2",
+        "for",
+        "0s",
+        "keep_firing_for",
+        "0s",
+        "warn",
+        f"{rules}:11",
+    ]
 
 
 def test_shipped_rule_packs_pass_check():

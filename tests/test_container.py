@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "containers"))
-from promql_refs import FIXTURES, OWN_METRICS, REPO  # noqa: E402
+from promql_refs import FIXTURES, OWN_METRICS, REPO
 
 BASE_IMAGE = "localhost/debian-python:bookworm"
 BUILD_BASE = Path(__file__).parent / "containers" / "build-base-image.sh"
@@ -44,7 +44,8 @@ WAIT_SECONDS = 60
 def _rule_packs() -> list[str]:
     """The files of rules/ that .dockerignore lets into the image: packs, not their tests."""
     return sorted(
-        p.name for p in (REPO / "rules").iterdir()
+        p.name
+        for p in (REPO / "rules").iterdir()
         if p.is_file() and p.suffix in (".yaml", ".yml") and not p.stem.endswith((".test", "_test"))
     )
 
@@ -144,11 +145,21 @@ def image(podman_env):
     tag = f"localhost/llm-healthcheck:test-{uuid.uuid4().hex[:8]}"
     _run(
         [
-            "buildah", *STORAGE, "bud", "--isolation", "chroot", "--network", "host",
+            "buildah",
+            *STORAGE,
+            "bud",
+            "--isolation",
+            "chroot",
+            "--network",
+            "host",
             # Lets pip in the build verify the package registry with the host's CA bundle.
-            "--volume", "/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro",
-            "--build-arg", f"BASE_IMAGE={BASE_IMAGE}",
-            "--tag", tag, str(REPO),
+            "--volume",
+            "/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro",
+            "--build-arg",
+            f"BASE_IMAGE={BASE_IMAGE}",
+            "--tag",
+            tag,
+            str(REPO),
         ],
         podman_env,
         timeout=600,
@@ -171,11 +182,27 @@ def running(image, podman_env, upstream):
     name = f"llm-healthcheck-test-{uuid.uuid4().hex[:8]}"
     _run(
         [
-            "podman", *STORAGE, *PODMAN_RUN_FLAGS, "run", "--detach", "--name", name,
-            "--network", "host", "--read-only", "--read-only-tmpfs=false",
-            "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-            "--env", f"APP_PORT={port}", "--env", "BIND_HOST=127.0.0.1",
-            "--env", f"METRICS_ENDPOINT={upstream.url}",
+            "podman",
+            *STORAGE,
+            *PODMAN_RUN_FLAGS,
+            "run",
+            "--detach",
+            "--name",
+            name,
+            "--network",
+            "host",
+            "--read-only",
+            "--read-only-tmpfs=false",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--env",
+            f"APP_PORT={port}",
+            "--env",
+            "BIND_HOST=127.0.0.1",
+            "--env",
+            f"METRICS_ENDPOINT={upstream.url}",
             image,
         ],
         podman_env,
@@ -190,8 +217,15 @@ def running(image, podman_env, upstream):
 
 def test_image_is_configured_as_documented(image, podman_env):
     inspect = _run(
-        ["podman", *STORAGE, "image", "inspect", "--format",
-         "{{.Config.User}}|{{json .Config.Entrypoint}}|{{json .Config.ExposedPorts}}", image],
+        [
+            "podman",
+            *STORAGE,
+            "image",
+            "inspect",
+            "--format",
+            "{{.Config.User}}|{{json .Config.Entrypoint}}|{{json .Config.ExposedPorts}}",
+            image,
+        ],
         podman_env,
     ).stdout.strip()
     user, entrypoint, ports = inspect.split("|")
@@ -203,9 +237,19 @@ def test_image_is_configured_as_documented(image, podman_env):
 
 def test_final_image_has_no_compilers_and_ships_the_rule_packs(image, podman_env):
     probe = _run(
-        ["podman", *STORAGE, *PODMAN_RUN_FLAGS, "run", "--rm", "--read-only", "--entrypoint", "sh", image, "-c",
-         "for tool in gcc cc c++ g++ clang make pip; do command -v $tool; done; "
-         "ls /usr/share/llm-healthcheck/rules"],
+        [
+            "podman",
+            *STORAGE,
+            *PODMAN_RUN_FLAGS,
+            "run",
+            "--rm",
+            "--read-only",
+            "--entrypoint",
+            "sh",
+            image,
+            "-c",
+            "for tool in gcc cc c++ g++ clang make pip; do command -v $tool; done; ls /usr/share/llm-healthcheck/rules",
+        ],
         podman_env,
     ).stdout.split()
     assert sorted(probe) == _rule_packs(), "tools found in the final image, or rule packs missing"
@@ -215,9 +259,22 @@ def test_shipped_rule_packs_pass_check_inside_the_image(image, podman_env):
     packs = _rule_packs()
     assert packs, "no rule packs found in rules/"
     result = _run(
-        ["podman", *STORAGE, *PODMAN_RUN_FLAGS, "run", "--rm", "--read-only", "--read-only-tmpfs=false",
-         "--network", "none", "--entrypoint", "llm-healthcheck", image,
-         "check", *(f"/usr/share/llm-healthcheck/rules/{pack}" for pack in packs)],
+        [
+            "podman",
+            *STORAGE,
+            *PODMAN_RUN_FLAGS,
+            "run",
+            "--rm",
+            "--read-only",
+            "--read-only-tmpfs=false",
+            "--network",
+            "none",
+            "--entrypoint",
+            "llm-healthcheck",
+            image,
+            "check",
+            *(f"/usr/share/llm-healthcheck/rules/{pack}" for pack in packs),
+        ],
         podman_env,
         check=False,
     )

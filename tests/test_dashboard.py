@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "containers"))
-from promql_refs import (  # noqa: E402
+from promql_refs import (
     DASHBOARD,
     FIXTURES,
     OWN_METRICS,
@@ -54,7 +54,9 @@ def test_query_parses_and_names_only_existing_metrics(where, expr):
 def test_the_checks_catch_a_bad_query():
     with pytest.raises(ValueError):
         metric_names(substitute_grafana('sum by (pod) (rate(llm_healthcheck_ready{pod=~"$pod"}[$__rate_interval])'))
-    assert metric_names(substitute_grafana('llm_healthcheck_redy{pod=~"$pod"}')) - _known_metrics() == {"llm_healthcheck_redy"}
+    assert metric_names(substitute_grafana('llm_healthcheck_redy{pod=~"$pod"}')) - _known_metrics() == {
+        "llm_healthcheck_redy"
+    }
 
 
 def test_every_own_metric_is_on_the_dashboard():
@@ -80,11 +82,15 @@ def test_dashboard_shows_what_an_operator_asks_for():
         for panel in _panels()
         for t in panel.get("targets", [])
     ), "readiness per pod"
-    assert panel_with("llm_healthcheck_rule_value", "llm_healthcheck_rule_threshold"), "values and thresholds on one panel"
+    assert panel_with("llm_healthcheck_rule_value", "llm_healthcheck_rule_threshold"), (
+        "values and thresholds on one panel"
+    )
     assert panel_with("llm_healthcheck_readiness_transitions_total")
     assert panel_with("llm_healthcheck_rule_transitions_total")
     assert panel_with("llm_healthcheck_scrape_success") and panel_with("llm_healthcheck_scrape_failures_total")
-    assert panel_with("llm_healthcheck_rules_last_reload_successful") and panel_with("llm_healthcheck_rules_reloads_total")
+    assert panel_with("llm_healthcheck_rules_last_reload_successful") and panel_with(
+        "llm_healthcheck_rules_reloads_total"
+    )
     for engine_metric in ("tgi_queue_size", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc"):
         assert panel_with(engine_metric), engine_metric
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from exporter.serve.evaluator import Evaluator
 from exporter.config.settings import load_settings
+from exporter.serve.evaluator import Evaluator
 from tests.support import free_port
 
 
@@ -89,8 +89,9 @@ def test_failing_scrapes_keep_rule_state(clock, upstream):
 
 
 def test_on_failure_ready_fails_open(clock):
-    evaluator = make_evaluator(clock, f"http://127.0.0.1:{free_port()}/metrics", ON_FAILURE="ready",
-                               FAILURE_THRESHOLD="2")
+    evaluator = make_evaluator(
+        clock, f"http://127.0.0.1:{free_port()}/metrics", ON_FAILURE="ready", FAILURE_THRESHOLD="2"
+    )
     assert not cycle(evaluator, clock).ready  # starting, one failure
     decision = cycle(evaluator, clock)
     assert decision.ready and decision.scrape.reason == "refused"

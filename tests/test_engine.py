@@ -33,40 +33,53 @@ def run(rule: Rule, steps):
 SCENARIOS = {
     "seed rule: strictly above trips, equal does not": (
         make_rule(above=15),
-        [(0, 15, "ok"), (1, 16, "firing"), (2, 15, "ok"), (3, 0, "ok")]),
-    "threshold 0 is valid": (
-        make_rule(above=0),
-        [(0, 0, "ok"), (1, 1, "firing"), (2, 0, "ok")]),
+        [(0, 15, "ok"), (1, 16, "firing"), (2, 15, "ok"), (3, 0, "ok")],
+    ),
+    "threshold 0 is valid": (make_rule(above=0), [(0, 0, "ok"), (1, 1, "firing"), (2, 0, "ok")]),
     "recover band holds until below recover_below": (
         make_rule(above=10, recover_below=6),
-        [(0, 11, "firing"), (1, 8, "firing"), (2, 6, "firing"), (3, 5.9, "ok"), (4, 8, "ok"), (5, 10.5, "firing")]),
+        [(0, 11, "firing"), (1, 8, "firing"), (2, 6, "firing"), (3, 5.9, "ok"), (4, 8, "ok"), (5, 10.5, "firing")],
+    ),
     "for: pending until held long enough": (
         make_rule(above=10, for_seconds=3),
-        [(0, 11, "pending"), (1, 12, "pending"), (2, 12, "pending"), (3, 12, "firing"), (4, 1, "ok")]),
+        [(0, 11, "pending"), (1, 12, "pending"), (2, 12, "pending"), (3, 12, "firing"), (4, 1, "ok")],
+    ),
     "one false evaluation resets pending": (
         make_rule(above=10, for_seconds=3),
-        [(0, 11, "pending"), (1, 12, "pending"), (2, 5, "ok"), (3, 12, "pending"), (5, 12, "pending"), (6, 12, "firing")]),
+        [
+            (0, 11, "pending"),
+            (1, 12, "pending"),
+            (2, 5, "ok"),
+            (3, 12, "pending"),
+            (5, 12, "pending"),
+            (6, 12, "firing"),
+        ],
+    ),
     "keep_firing_for: recovering, then ok": (
         make_rule(above=10, keep_firing_for_seconds=5),
-        [(0, 11, "firing"), (1, 2, "recovering"), (3, 2, "recovering"), (5, 2, "recovering"), (6, 2, "ok")]),
+        [(0, 11, "firing"), (1, 2, "recovering"), (3, 2, "recovering"), (5, 2, "recovering"), (6, 2, "ok")],
+    ),
     "true again while recovering goes straight back to firing": (
         make_rule(above=10, for_seconds=10, keep_firing_for_seconds=5),
-        [(0, 11, "pending"), (10, 11, "firing"), (11, 2, "recovering"), (12, 20, "firing")]),
+        [(0, 11, "pending"), (10, 11, "firing"), (11, 2, "recovering"), (12, 20, "firing")],
+    ),
     "below form with recover_above": (
         make_rule(expr="sum(tgi_queue_size)", below=2, recover_above=4),
-        [(0, 3, "ok"), (1, 1, "firing"), (2, 3, "firing"), (3, 4, "firing"), (4, 4.5, "ok")]),
-    "no data is not a reason to stay out": (
-        make_rule(above=10),
-        [(0, None, "ok"), (1, 11, "firing"), (2, None, "ok")]),
+        [(0, 3, "ok"), (1, 1, "firing"), (2, 3, "firing"), (3, 4, "firing"), (4, 4.5, "ok")],
+    ),
+    "no data is not a reason to stay out": (make_rule(above=10), [(0, None, "ok"), (1, 11, "firing"), (2, None, "ok")]),
     "no data while firing starts recovery": (
         make_rule(above=10, keep_firing_for_seconds=2),
-        [(0, 11, "firing"), (1, None, "recovering"), (3, None, "ok")]),
+        [(0, 11, "firing"), (1, None, "recovering"), (3, None, "ok")],
+    ),
     "condition form fires while the expression returns anything": (
         make_rule(expr="tgi_queue_size > 5", for_seconds=2),
-        [(0, 6, "pending"), (2, 6, "firing"), (3, 5, "ok")]),
+        [(0, 6, "pending"), (2, 6, "firing"), (3, 5, "ok")],
+    ),
     "NaN never trips a threshold": (
         make_rule(above=10),
-        [(0, float("nan"), "ok"), (1, 11, "firing"), (2, float("nan"), "ok")]),
+        [(0, float("nan"), "ok"), (1, 11, "firing"), (2, float("nan"), "ok")],
+    ),
 }
 
 
@@ -81,7 +94,10 @@ def test_only_unready_severity_blocks_readiness():
     history.record(T0, [(QUEUE, 20.0)])
     ruleset = RuleSet((make_rule(name="hard", above=10), make_rule(name="soft", above=5, severity="warn")))
     _, statuses = engine.evaluate(ruleset, history, engine.initial_state(), T0)
-    assert [(s.rule.name, s.state, s.blocking) for s in statuses] == [("hard", "firing", True), ("soft", "firing", False)]
+    assert [(s.rule.name, s.state, s.blocking) for s in statuses] == [
+        ("hard", "firing", True),
+        ("soft", "firing", False),
+    ]
     assert not engine.rules_ready(statuses)
     assert engine.rules_ready(statuses[1:])
 
@@ -110,8 +126,9 @@ def test_each_output_series_has_its_own_state():
 def test_reason_says_value_and_threshold():
     history = History(60)
     history.record(T0, [(QUEUE, 12.0)])
-    _, (status,) = engine.evaluate(RuleSet((make_rule(name="tgi_queue_size", above=10),)), history,
-                                   engine.initial_state(), T0)
+    _, (status,) = engine.evaluate(
+        RuleSet((make_rule(name="tgi_queue_size", above=10),)), history, engine.initial_state(), T0
+    )
     assert status.reason == "value 12 > threshold 10"
 
 
@@ -125,7 +142,11 @@ def test_unchanged_rules_keep_their_timers_across_a_reload_and_changed_ones_rest
     added = make_rule(name="added", above=10)
     history.record(T0 + 5, [(QUEUE, 11.0)])
     state, statuses = engine.evaluate(RuleSet((kept, new_changed, added)), history, state, T0 + 5)
-    assert [(s.rule.name, s.state) for s in statuses] == [("kept", "firing"), ("changed", "pending"), ("added", "firing")]
+    assert [(s.rule.name, s.state) for s in statuses] == [
+        ("kept", "firing"),
+        ("changed", "pending"),
+        ("added", "firing"),
+    ]
 
 
 def test_transitions_are_marked_once():

@@ -96,8 +96,15 @@ def test_tgi_page_parses_and_matches_the_real_capture(tgi):
         body = tgi.get("/metrics")[2]
     ours = _families(body)
     real = _families((FIXTURES / "tgi-datadog-integrations-core-3.3.5.prom").read_text())
-    for name in ("tgi_queue_size", "tgi_batch_current_size", "tgi_request_count", "tgi_request_success",
-                 "tgi_request_duration", "tgi_request_queue_duration", "tgi_batch_next_size"):  # fmt: skip
+    for name in (
+        "tgi_queue_size",
+        "tgi_batch_current_size",
+        "tgi_request_count",
+        "tgi_request_success",
+        "tgi_request_duration",
+        "tgi_request_queue_duration",
+        "tgi_batch_next_size",
+    ):
         assert name in ours, name
         assert ours[name].type == real[name].type, name
     # Counters without `_total`, exactly as TGI prints them.
@@ -112,11 +119,15 @@ def test_tgi_page_parses_and_matches_the_real_capture(tgi):
 @pytest.mark.parametrize(
     ("engine", "capture", "waiting", "labels"),
     [
-        ("vllm", "vllm-datadog-integrations-core-v0-plus-v1-handmerged.prom", "vllm:num_requests_waiting",
-         {"model_name", "engine"}),
+        (
+            "vllm",
+            "vllm-datadog-integrations-core-v0-plus-v1-handmerged.prom",
+            "vllm:num_requests_waiting",
+            {"model_name", "engine"},
+        ),
         ("sglang", "sglang-docs-production-metrics.prom", "sglang:num_queue_reqs", {"model_name"}),
     ],
-)  # fmt: skip
+)
 def test_python_engines_look_like_their_captures(engine, capture, waiting, labels):
     server = FakeServer("--engine", engine, "--rate", "2", "--model-name", 'org/model "x"')
     try:
@@ -143,13 +154,19 @@ def test_python_engines_look_like_their_captures(engine, capture, waiting, label
 @pytest.mark.parametrize(
     ("engine", "done", "hists"),
     [
-        ("tgi", "tgi_request_success", ["tgi_request_duration", "tgi_request_generated_tokens",
-                                        "tgi_request_queue_duration"]),
-        ("vllm", "vllm:request_success", ["vllm:e2e_request_latency_seconds", "vllm:request_queue_time_seconds",
-                                          "vllm:request_generation_tokens"]),
+        (
+            "tgi",
+            "tgi_request_success",
+            ["tgi_request_duration", "tgi_request_generated_tokens", "tgi_request_queue_duration"],
+        ),
+        (
+            "vllm",
+            "vllm:request_success",
+            ["vllm:e2e_request_latency_seconds", "vllm:request_queue_time_seconds", "vllm:request_generation_tokens"],
+        ),
         ("sglang", None, ["sglang:e2e_request_latency_seconds"]),
     ],
-)  # fmt: skip
+)
 def test_histograms_and_counters_agree_with_each_other(engine, done, hists):
     clock = FakeClock()
     sim = SimulatedServer(engine, lambda t: 3.0, seed=3, clock=clock)
@@ -246,8 +263,12 @@ def test_bad_trace_file_is_one_clear_line(tmp_path):
     trace.write_text("time,rate\n0,1\n10,-2\n")
     proc = subprocess.run(
         [sys.executable, "-m", "exporter", "fake-server", "--port", "0", "--rate-csv", str(trace)],
-        cwd=ROOT, capture_output=True, text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"llm-healthcheck fake-server: {trace}:3: rate must be a finite number >= 0, got '-2'"
@@ -300,8 +321,8 @@ OLDER_SERVER_FALLBACKS = {"vllm:gpu_cache_usage_perc"}
 @pytest.mark.parametrize("engine", ["tgi", "vllm", "sglang"])
 def test_fake_server_prints_what_the_shipped_rule_pack_reads(engine):
     from exporter.rules.loader import load_rules
-    from exporter.sim.pages import build_engine
     from exporter.sim.model import ModelConfig
+    from exporter.sim.pages import build_engine
 
     pack = ROOT / "rules" / f"{engine}.yaml"
     printed = set().union(*(fam.sample_names for fam in build_engine(engine, ModelConfig()).families))

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.support import FAST as SUPPORT_FAST, RawUpstream, http_answer, scrape_failures
+from tests.support import FAST as SUPPORT_FAST
+from tests.support import RawUpstream, http_answer, scrape_failures
 
 FAILURE_THRESHOLD = 2
 FAST = {**SUPPORT_FAST, "FAILURE_THRESHOLD": str(FAILURE_THRESHOLD), "ON_FAILURE": "unready"}
@@ -27,14 +28,17 @@ SATURATED = b"# TYPE tgi_queue_size gauge\ntgi_queue_size 20\n"  # the seed rule
 OPENMETRICS_SATURATED = (
     b"# TYPE tgi_queue_size gauge\n# HELP tgi_queue_size Requests waiting.\n"
     b'tgi_queue_size{model="llama"} 20 1700000000.250\n'
-    b"# TYPE tgi_request counter\ntgi_request_total 5 # {trace_id=\"abc\"} 1.0 1700000000.1\n"
-    b"tgi_request_created 1.7e9\n# EOF\n")
+    b'# TYPE tgi_request counter\ntgi_request_total 5 # {trace_id="abc"} 1.0 1700000000.1\n'
+    b"tgi_request_created 1.7e9\n# EOF\n"
+)
 
 
 def _reset_mid_body(conn) -> bool:
     body = HEALTHY * 200
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(body)
-                 + body[:len(body) // 2])
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(body)
+        + body[: len(body) // 2]
+    )
     # Linger 0: close() sends RST instead of FIN, the way a crashed server's kernel does.
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     return False
@@ -44,6 +48,7 @@ def _hang(upstream):
     def answer(conn) -> bool:
         upstream.released.wait(30)
         return False
+
     return answer
 
 
@@ -51,6 +56,7 @@ def _slow(upstream, seconds: float):
     def answer(conn) -> bool:
         upstream.released.wait(seconds)
         return http_answer(HEALTHY)(conn)
+
     return answer
 
 
@@ -69,6 +75,7 @@ def _huge(with_length: bool):
             conn.sendall(chunk)
             sent += len(chunk)
         return False
+
     return answer
 
 
@@ -92,21 +99,35 @@ FAULTS = [
     Fault("empty body", lambda up: http_answer(b""), None, baseline=SATURATED, expected=200),
     Fault("null body", lambda up: http_answer(b"null"), None, baseline=SATURATED, expected=200),
     Fault("random bytes", lambda up: http_answer(random.Random(7).randbytes(4096)), "unparsable"),
-    Fault("truncated exposition",
-          lambda up: http_answer(b'# TYPE tgi_queue_size gauge\ntgi_queue_size{model="lla'), "unparsable"),
+    Fault(
+        "truncated exposition",
+        lambda up: http_answer(b'# TYPE tgi_queue_size gauge\ntgi_queue_size{model="lla'),
+        "unparsable",
+    ),
     Fault("64 MiB body with Content-Length", lambda up: _huge(True), "too_large"),
     # Read up to the 16 MiB cap before refusing: a longer timeout so a loaded machine still
     # reads the cap within the deadline and the reason is the size, not the clock.
-    Fault("64 MiB body streamed without length", lambda up: _huge(False), "too_large",
-          env={"SCRAPE_INTERVAL": "1s", "SCRAPE_TIMEOUT": "900ms"}),
-    Fault("wrong content type, exposition body",
-          lambda up: http_answer(SATURATED, content_type="text/html; charset=utf-8"), None),
-    Fault("JSON body", lambda up: http_answer(b'{"tgi_queue_size": 20}', content_type="application/json"),
-          "unparsable"),
-    Fault("OpenMetrics body",
-          lambda up: http_answer(OPENMETRICS_SATURATED,
-                                 content_type="application/openmetrics-text; version=1.0.0; charset=utf-8"),
-          None),
+    Fault(
+        "64 MiB body streamed without length",
+        lambda up: _huge(False),
+        "too_large",
+        env={"SCRAPE_INTERVAL": "1s", "SCRAPE_TIMEOUT": "900ms"},
+    ),
+    Fault(
+        "wrong content type, exposition body",
+        lambda up: http_answer(SATURATED, content_type="text/html; charset=utf-8"),
+        None,
+    ),
+    Fault(
+        "JSON body", lambda up: http_answer(b'{"tgi_queue_size": 20}', content_type="application/json"), "unparsable"
+    ),
+    Fault(
+        "OpenMetrics body",
+        lambda up: http_answer(
+            OPENMETRICS_SATURATED, content_type="application/openmetrics-text; version=1.0.0; charset=utf-8"
+        ),
+        None,
+    ),
 ]
 
 

@@ -23,17 +23,20 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config.errors import ConfigError
 from exporter.core.history import History
+from exporter.core.scrape import UNPARSABLE, ScrapeFailure, parse_samples
 from exporter.promql import PromQLError, compile_expr, evaluate
 from exporter.rules.loader import load_rules
-from exporter.core.scrape import UNPARSABLE, ScrapeFailure, parse_samples
 from exporter.rules.series_notation import expand_values
 from tests.support import REPO, all_captures, capture
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 HANG_SECONDS = 20  # far above any input's cost; only a real hang reaches it
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                       HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+)
 
 _tried: dict[str, int] = {}
 
@@ -87,7 +90,7 @@ def mutated(seed_texts: list[str], alphabet: str):
             elif edit == 2:
                 text = text[:i] + "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 6))) + text[i:]
             elif edit == 3 and i < len(text):
-                text = text[:i] + rng.choice(alphabet) + text[i + 1:]
+                text = text[:i] + rng.choice(alphabet) + text[i + 1 :]
             else:
                 text = text[:i]
         return text
@@ -103,18 +106,45 @@ LABEL_VALUES = st.one_of(
     st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=8),
 )
 VALUE_TOKENS = st.one_of(
-    st.sampled_from(["0", "1", "-0", "+5", "1e3", "1E-3", ".5", "5.", "NaN", "+Inf", "-Inf", "inf",
-                     "nan", "Infinity", "1_000", "0x10", "1e999", "9" * 400, "", "abc", "1.2.3", "٣"]),
+    st.sampled_from(
+        [
+            "0",
+            "1",
+            "-0",
+            "+5",
+            "1e3",
+            "1E-3",
+            ".5",
+            "5.",
+            "NaN",
+            "+Inf",
+            "-Inf",
+            "inf",
+            "nan",
+            "Infinity",
+            "1_000",
+            "0x10",
+            "1e999",
+            "9" * 400,
+            "",
+            "abc",
+            "1.2.3",
+            "٣",
+        ]
+    ),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.integers(-10**30, 10**30).map(str),
+    st.integers(-(10**30), 10**30).map(str),
 )
 
 
 @st.composite
 def sample_lines(draw):
     name = draw(st.sampled_from(NAMES + ["other_metric", "tgi_queue_size_max"]))
-    pairs = draw(st.lists(st.tuples(st.sampled_from(["le", "model", "pod", "__x", "a:b", "2bad", "le"]),
-                                    LABEL_VALUES), max_size=3))
+    pairs = draw(
+        st.lists(
+            st.tuples(st.sampled_from(["le", "model", "pod", "__x", "a:b", "2bad", "le"]), LABEL_VALUES), max_size=3
+        )
+    )
     labels = ",".join(f'{k}="{v}"' for k, v in pairs)
     if draw(st.booleans()):
         labels += ","
@@ -122,15 +152,23 @@ def sample_lines(draw):
     sep = draw(st.sampled_from([" ", " ", " ", "\t", "  ", ""]))
     line = head + sep + draw(VALUE_TOKENS)
     if draw(st.booleans()):
-        line += draw(st.sampled_from([" 1700000000000", " -5", " 1.5e9", " x", " # {t=\"1\"} 2"]))
+        line += draw(st.sampled_from([" 1700000000000", " -5", " 1.5e9", " x", ' # {t="1"} 2']))
     return draw(st.sampled_from(["", " ", "\t"])) + line + draw(st.sampled_from(["", "", "\r", " "]))
 
 
 @st.composite
 def pages(draw):
-    lines = draw(st.lists(st.one_of(sample_lines(), st.sampled_from(
-        ["", "# HELP tgi_queue_size Queue.", "# TYPE tgi_queue_size gauge", "# EOF", "#", "garbage here"])),
-        max_size=12))
+    lines = draw(
+        st.lists(
+            st.one_of(
+                sample_lines(),
+                st.sampled_from(
+                    ["", "# HELP tgi_queue_size Queue.", "# TYPE tgi_queue_size gauge", "# EOF", "#", "garbage here"]
+                ),
+            ),
+            max_size=12,
+        )
+    )
     return "\n".join(lines) + draw(st.sampled_from(["", "\n", "\r\n"]))
 
 
@@ -220,15 +258,44 @@ def test_every_capture_parses_like_prometheus_client():
 
 RULE_TEXTS = [path.read_text() for path in sorted((REPO / "rules").glob("*.yaml"))]
 YAML_ALPHABET = "abcdefnorsuvxy_:{}[]()-#&*!|>'\"., \t\n0123456789%@`?=<"
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(),
-                    st.text(max_size=20), st.sampled_from(["1s", "0", "1e3", "on", "010", "-1m", "sum(x)"]))
-KEYS = st.sampled_from(["rules", "scrape", "name", "expr", "above", "below", "recover_below",
-                        "recover_above", "for", "keep_firing_for", "severity", "description",
-                        "interval", "timeout", "endpoint", "on_failure", "on_empty",
-                        "failure_threshold", "threshold", "groups", "x"])
-DOCUMENTS = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                          st.dictionaries(KEYS, inner, max_size=5)),
-                         max_leaves=12)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(),
+    st.text(max_size=20),
+    st.sampled_from(["1s", "0", "1e3", "on", "010", "-1m", "sum(x)"]),
+)
+KEYS = st.sampled_from(
+    [
+        "rules",
+        "scrape",
+        "name",
+        "expr",
+        "above",
+        "below",
+        "recover_below",
+        "recover_above",
+        "for",
+        "keep_firing_for",
+        "severity",
+        "description",
+        "interval",
+        "timeout",
+        "endpoint",
+        "on_failure",
+        "on_empty",
+        "failure_threshold",
+        "threshold",
+        "groups",
+        "x",
+    ]
+)
+DOCUMENTS = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(KEYS, inner, max_size=5)),
+    max_leaves=12,
+)
 
 
 def check_rules(tmp_path: Path, text: str):
@@ -275,6 +342,7 @@ def test_arbitrary_text_as_rule_file_loads_or_raises_config_error(tmp_path, text
 
 # ---- PromQL ---------------------------------------------------------------------------------
 
+
 def _shipped_expressions() -> list[str]:
     found = set()
     for path in sorted((REPO / "rules").glob("*.yaml")):
@@ -284,14 +352,66 @@ def _shipped_expressions() -> list[str]:
 
 
 SHIPPED_EXPRESSIONS = _shipped_expressions()
-PROMQL_ALPHABET = 'abcdefgilmnorstuvwxyz_:{}[]()=~!",.+-*/%^<>@ 0123456789smhdwy\\\'`#\n'
-PROMQL_TOKENS = st.lists(st.sampled_from(
-    ["sum", "rate", "histogram_quantile", "by", "without", "on", "ignoring", "group_left", "bool",
-     "and", "or", "unless", "offset", "@", "(", ")", "[", "]", "{", "}", "1m", "5m:1m", "0.95", "le",
-     '"x"', "=~", "!~", "!=", "=", ",", "+", "/", ">", "==", "tgi_queue_size", "vllm:num_requests_waiting",
-     "tgi_request_duration_bucket", "absent", "scalar", "vector", "time()", "clamp_max", "topk",
-     "count_values", "label_replace", "start()", "-", "Inf", "NaN", "1e309", "0x1f", "__name__"]),
-    max_size=14).map(" ".join)
+PROMQL_ALPHABET = "abcdefgilmnorstuvwxyz_:{}[]()=~!\",.+-*/%^<>@ 0123456789smhdwy\\'`#\n"
+PROMQL_TOKENS = st.lists(
+    st.sampled_from(
+        [
+            "sum",
+            "rate",
+            "histogram_quantile",
+            "by",
+            "without",
+            "on",
+            "ignoring",
+            "group_left",
+            "bool",
+            "and",
+            "or",
+            "unless",
+            "offset",
+            "@",
+            "(",
+            ")",
+            "[",
+            "]",
+            "{",
+            "}",
+            "1m",
+            "5m:1m",
+            "0.95",
+            "le",
+            '"x"',
+            "=~",
+            "!~",
+            "!=",
+            "=",
+            ",",
+            "+",
+            "/",
+            ">",
+            "==",
+            "tgi_queue_size",
+            "vllm:num_requests_waiting",
+            "tgi_request_duration_bucket",
+            "absent",
+            "scalar",
+            "vector",
+            "time()",
+            "clamp_max",
+            "topk",
+            "count_values",
+            "label_replace",
+            "start()",
+            "-",
+            "Inf",
+            "NaN",
+            "1e309",
+            "0x1f",
+            "__name__",
+        ]
+    ),
+    max_size=14,
+).map(" ".join)
 
 
 @pytest.fixture(scope="module")
@@ -342,10 +462,34 @@ SERIES_ALPHABET = "0123456789.+-x_ eEInfNastl{}\t"
 
 
 @FUZZ
-@given(text=st.one_of(st.text(alphabet=SERIES_ALPHABET, max_size=40), st.text(max_size=20),
-                      st.lists(st.sampled_from(["1", "1+1x3", "_", "_x2", "stale", "NaN", "-Inf", "5-2x4",
-                                                "1e3x2", "x5", "1+x2", "{{a}}", "1x99999999", "0x10",
-                                                ".5+.5x3"]), max_size=6).map(" ".join)))
+@given(
+    text=st.one_of(
+        st.text(alphabet=SERIES_ALPHABET, max_size=40),
+        st.text(max_size=20),
+        st.lists(
+            st.sampled_from(
+                [
+                    "1",
+                    "1+1x3",
+                    "_",
+                    "_x2",
+                    "stale",
+                    "NaN",
+                    "-Inf",
+                    "5-2x4",
+                    "1e3x2",
+                    "x5",
+                    "1+x2",
+                    "{{a}}",
+                    "1x99999999",
+                    "0x10",
+                    ".5+.5x3",
+                ]
+            ),
+            max_size=6,
+        ).map(" ".join),
+    )
+)
 def test_series_notation_expands_or_raises_value_error(text):
     with watchdog("series notation", text):
         try:

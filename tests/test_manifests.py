@@ -120,14 +120,31 @@ _RELABEL = _closed(
         "modulus": {"type": "integer", "minimum": 1},
         "replacement": {"type": "string"},
         "action": {
-            "enum": ["replace", "keep", "drop", "hashmod", "labelmap", "labeldrop", "labelkeep",
-                     "lowercase", "uppercase", "keepequal", "dropequal"]
+            "enum": [
+                "replace",
+                "keep",
+                "drop",
+                "hashmod",
+                "labelmap",
+                "labeldrop",
+                "labelkeep",
+                "lowercase",
+                "uppercase",
+                "keepequal",
+                "dropequal",
+            ]
         },
     }
 )
 _PARENT_OR_TARGET_REF = _closed(
-    {"group": {"type": "string"}, "kind": {"type": "string"}, "name": _NAME, "namespace": _NAME,
-     "sectionName": {"type": "string"}, "port": _PORT},
+    {
+        "group": {"type": "string"},
+        "kind": {"type": "string"},
+        "name": _NAME,
+        "namespace": _NAME,
+        "sectionName": {"type": "string"},
+        "port": _PORT,
+    },
     required=["name"],
 )
 _GKE_TARGET_REF = _closed(
@@ -143,7 +160,9 @@ CRD_SCHEMAS = {
         _closed(
             {
                 "selector": _LABEL_SELECTOR,
-                "namespaceSelector": _closed({"any": {"type": "boolean"}, "matchNames": {"type": "array", "items": _NAME}}),
+                "namespaceSelector": _closed(
+                    {"any": {"type": "boolean"}, "matchNames": {"type": "array", "items": _NAME}}
+                ),
                 "jobLabel": {"type": "string"},
                 "podTargetLabels": {"type": "array", "items": {"type": "string"}},
                 "sampleLimit": {"type": "integer", "minimum": 0},
@@ -229,7 +248,9 @@ CRD_SCHEMAS = {
                                     ),
                                     "kinds": {
                                         "type": "array",
-                                        "items": _closed({"group": {"type": "string"}, "kind": {"type": "string"}}, ["kind"]),
+                                        "items": _closed(
+                                            {"group": {"type": "string"}, "kind": {"type": "string"}}, ["kind"]
+                                        ),
                                     },
                                 }
                             ),
@@ -258,8 +279,10 @@ CRD_SCHEMAS = {
                                 "items": _closed(
                                     {
                                         "path": _closed(
-                                            {"type": {"enum": ["Exact", "PathPrefix", "RegularExpression"]},
-                                             "value": {"type": "string", "pattern": "^/"}}
+                                            {
+                                                "type": {"enum": ["Exact", "PathPrefix", "RegularExpression"]},
+                                                "value": {"type": "string", "pattern": "^/"},
+                                            }
                                         ),
                                         "method": {"type": "string"},
                                         "headers": {"type": "array"},
@@ -270,8 +293,14 @@ CRD_SCHEMAS = {
                             "backendRefs": {
                                 "type": "array",
                                 "items": _closed(
-                                    {"group": {"type": "string"}, "kind": {"type": "string"}, "name": _NAME,
-                                     "namespace": _NAME, "port": _PORT, "weight": {"type": "integer", "minimum": 0}},
+                                    {
+                                        "group": {"type": "string"},
+                                        "kind": {"type": "string"},
+                                        "name": _NAME,
+                                        "namespace": _NAME,
+                                        "port": _PORT,
+                                        "weight": {"type": "integer", "minimum": 0},
+                                    },
                                     required=["name"],
                                 ),
                             },
@@ -301,7 +330,9 @@ CRD_SCHEMAS = {
                                 "type": {"enum": ["TCP", "HTTP", "HTTPS", "HTTP2", "GRPC"]},
                                 "httpHealthCheck": _closed(
                                     {
-                                        "portSpecification": {"enum": ["USE_FIXED_PORT", "USE_NAMED_PORT", "USE_SERVING_PORT"]},
+                                        "portSpecification": {
+                                            "enum": ["USE_FIXED_PORT", "USE_NAMED_PORT", "USE_SERVING_PORT"]
+                                        },
                                         "port": _PORT,
                                         "portName": {"type": "string"},
                                         "host": {"type": "string"},
@@ -328,7 +359,9 @@ CRD_SCHEMAS = {
                 "default": _closed(
                     {
                         "timeoutSec": {"type": "integer", "minimum": 1},
-                        "connectionDraining": _closed({"drainingTimeoutSec": {"type": "integer", "minimum": 0, "maximum": 3600}}),
+                        "connectionDraining": _closed(
+                            {"drainingTimeoutSec": {"type": "integer", "minimum": 0, "maximum": 3600}}
+                        ),
                         "logging": _closed({"enabled": {"type": "boolean"}, "sampleRate": {"type": "integer"}}),
                         "securityPolicy": {"type": "string"},
                         "maxRatePerEndpoint": {"type": "integer", "minimum": 1},
@@ -339,7 +372,9 @@ CRD_SCHEMAS = {
             required=["default", "targetRef"],
         ),
     ),
-    ("net.gke.io/v1", "ServiceExport"): _resource("net.gke.io/v1", "ServiceExport", {"type": "object"}, spec_required=False),
+    ("net.gke.io/v1", "ServiceExport"): _resource(
+        "net.gke.io/v1", "ServiceExport", {"type": "object"}, spec_required=False
+    ),
 }
 
 KUSTOMIZATION_SCHEMA = _closed(
@@ -350,8 +385,15 @@ KUSTOMIZATION_SCHEMA = _closed(
         "resources": {"type": "array", "minItems": 1, "items": {"type": "string"}},
         "images": {
             "type": "array",
-            "items": _closed({"name": {"type": "string"}, "newName": {"type": "string"},
-                              "newTag": {"type": "string"}, "digest": {"type": "string"}}, ["name"]),
+            "items": _closed(
+                {
+                    "name": {"type": "string"},
+                    "newName": {"type": "string"},
+                    "newTag": {"type": "string"},
+                    "digest": {"type": "string"},
+                },
+                ["name"],
+            ),
         },
     },
     required=["apiVersion", "kind", "resources"],
@@ -379,6 +421,7 @@ def _schema_errors(doc: dict) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Pod wiring checks: each returns a list of problems, so negative cases can be shown to fail.
 
+
 def _is_sidecar(container: dict) -> bool:
     return container["image"].rsplit("/", 1)[-1].split(":")[0] == "llm-healthcheck"
 
@@ -395,7 +438,9 @@ def _port_number(container: dict, port) -> int | None:
 
 def probe_port_problems(pod: dict) -> list[str]:
     problems = []
-    declared = {p["containerPort"] for c in pod["containers"] + pod.get("initContainers", []) for p in c.get("ports", [])}
+    declared = {
+        p["containerPort"] for c in pod["containers"] + pod.get("initContainers", []) for p in c.get("ports", [])
+    }
     for container in pod["containers"] + pod.get("initContainers", []):
         for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
             probe = container.get(kind)
@@ -425,7 +470,9 @@ def sidecar_problems(pod: dict, configmaps: dict[str, dict]) -> list[str]:
         problems.append(f"sidecar must declare port 'healthcheck' = {SIDECAR_PORT}")
 
     # Readiness: exactly the sidecar's /health, wherever the probe sits.
-    readiness = [(c, c["readinessProbe"]) for c in pod["containers"] + pod.get("initContainers", []) if c.get("readinessProbe")]
+    readiness = [
+        (c, c["readinessProbe"]) for c in pod["containers"] + pod.get("initContainers", []) if c.get("readinessProbe")
+    ]
     if len(readiness) != 1:
         problems.append(f"expected one readiness probe (the sidecar's /health), found {len(readiness)}")
     for container, probe in readiness:
@@ -494,6 +541,7 @@ def _configmaps(kinds: dict) -> dict[str, dict]:
 # ---------------------------------------------------------------------------------------------
 # Schemas
 
+
 @pytest.mark.parametrize("where, doc", _all_documents(), ids=lambda v: v if isinstance(v, str) else "")
 def test_manifest_is_valid(where, doc):
     assert _schema_errors(doc) == [], where
@@ -526,6 +574,7 @@ def test_structural_checks_reject_typos_and_bad_values():
 
 # ---------------------------------------------------------------------------------------------
 # Pods: probes, sidecar, rules mount
+
 
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_probes_point_at_ports_that_resolve(example):
@@ -599,13 +648,17 @@ def test_rule_files_in_configmaps_pass_llm_healthcheck_check(tmp_path):
     for path in files:
         result = subprocess.run(
             [sys.executable, "-m", "exporter", "check", str(path)],
-            capture_output=True, text=True, timeout=60, cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
         )
         assert result.returncode == 0, f"{path.name}: {result.stdout}{result.stderr}"
 
 
 # ---------------------------------------------------------------------------------------------
 # Monitoring and gateway: references resolve
+
 
 def test_podmonitor_selects_the_example_pods_and_their_ports():
     monitor = _documents(KUBE / "monitoring" / "podmonitor.yaml")[0]
@@ -639,7 +692,7 @@ def test_gke_gateway_routes_to_the_exported_service_and_health_checks_the_sideca
 
     (gateway,) = config["Gateway"]
     assert gateway["spec"]["gatewayClassName"].endswith("-mc"), "multi-cluster GatewayClasses end in -mc"
-    listeners = {l["name"] for l in gateway["spec"]["listeners"]}
+    listeners = {listener["name"] for listener in gateway["spec"]["listeners"]}
     for route in config["HTTPRoute"]:
         for parent in route["spec"]["parentRefs"]:
             assert parent["name"] == gateway["metadata"]["name"]
@@ -663,6 +716,7 @@ def test_gke_gateway_routes_to_the_exported_service_and_health_checks_the_sideca
 # ---------------------------------------------------------------------------------------------
 # Kustomize
 
+
 def _kustomization_dirs() -> list[Path]:
     return sorted(p.parent for p in KUBE.rglob("kustomization.yaml"))
 
@@ -673,7 +727,9 @@ def test_kustomization_lists_every_manifest_beside_it(directory):
     for resource in kustomization["resources"]:
         assert (directory / resource).exists(), resource
     beside = {p.name for p in directory.glob("*.yaml")} - {"kustomization.yaml"}
-    assert beside <= set(kustomization["resources"]), f"not in kustomization.yaml: {beside - set(kustomization['resources'])}"
+    assert beside <= set(kustomization["resources"]), (
+        f"not in kustomization.yaml: {beside - set(kustomization['resources'])}"
+    )
     if directory.name in EXAMPLES:
         # `kustomize edit set image llm-healthcheck=...` must find the sidecar's image.
         overridable = {i["name"] for i in kustomization.get("images", [])}

@@ -5,11 +5,11 @@ from pathlib import Path
 
 from falcon import testing
 
-from exporter.serve.evaluator import Evaluator
-from exporter.core.scrape import ScrapeResult
 from exporter.config.settings import load_settings
-from exporter.serve.telemetry import build_registry
+from exporter.core.scrape import ScrapeResult
 from exporter.serve.app import create_app
+from exporter.serve.evaluator import Evaluator
+from exporter.serve.telemetry import build_registry
 
 GOLDEN = Path(__file__).parent / "golden" / "metrics.txt"
 Q, B = (("__name__", "tgi_queue_size"),), (("__name__", "tgi_batch_current_size"),)
@@ -37,7 +37,9 @@ class Scripted:
 
 def render_scenario(clock, monkeypatch) -> str:
     monkeypatch.chdir(Path(__file__).parents[1])
-    settings = load_settings({"RULES_PATH": "tests/golden/rules.yaml", "METRICS_ENDPOINT": "http://127.0.0.1:9/metrics"})
+    settings = load_settings(
+        {"RULES_PATH": "tests/golden/rules.yaml", "METRICS_ENDPOINT": "http://127.0.0.1:9/metrics"}
+    )
     evaluator = Evaluator(settings, clock=clock, scraper_factory=Scripted)
     for _ in SCRIPT:
         clock.advance(1)

@@ -14,7 +14,6 @@ import pytest
 from tests.support import FAST, free_port
 
 
-
 def need(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
@@ -56,11 +55,21 @@ def test_real_prometheus_scrapes_the_sidecar(sidecar, tmp_path):
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
         "scrape_configs:\n  - job_name: llm-healthcheck\n"
-        f"    static_configs:\n      - targets: ['127.0.0.1:{sidecar.port}']\n")
-    proc = subprocess.Popen([prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        f"    static_configs:\n      - targets: ['127.0.0.1:{sidecar.port}']\n"
+    )
+    proc = subprocess.Popen(
+        [
+            prometheus,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
+
         def query(expr: str):
             url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
             with urllib.request.urlopen(url, timeout=5) as response:

@@ -94,7 +94,11 @@ def test_instant_selector_uses_the_lookback_window_and_staleness():
     h.load_series(lab("up"), [(0, 1.0)])
     assert run("up", h, 299.0) == [(lab("up"), 1.0)]
     assert run("up", h, 300.0) == []  # exactly five minutes old is too old
-    assert run("up", h, 10.0, ) == [(lab("up"), 1.0)]
+    assert run(
+        "up",
+        h,
+        10.0,
+    ) == [(lab("up"), 1.0)]
     h.load_series(lab("up"), [(20, STALE)])
     assert run("up", h, 20.0) == []
     assert run("up", h, 19.0) == [(lab("up"), 1.0)]
@@ -165,12 +169,15 @@ def test_comparison_filters_and_keeps_the_name_bool_gives_zero_or_one(queues):
 
 def test_vector_matching_one_to_one_with_on_and_ignoring():
     h = History(retention_seconds=600)
-    h.record(0, [
-        (lab("running", pod="a", ver="1"), 3.0),
-        (lab("running", pod="b", ver="1"), 5.0),
-        (lab("capacity", pod="a"), 4.0),
-        (lab("capacity", pod="b"), 10.0),
-    ])
+    h.record(
+        0,
+        [
+            (lab("running", pod="a", ver="1"), 3.0),
+            (lab("running", pod="b", ver="1"), 5.0),
+            (lab("capacity", pod="a"), 4.0),
+            (lab("capacity", pod="b"), 10.0),
+        ],
+    )
     ratio = as_dict(run("running / on(pod) capacity", h, 0))
     assert ratio == {lab(pod="a"): 0.75, lab(pod="b"): 0.5}
     ratio = as_dict(run("running / ignoring(ver) capacity", h, 0))
@@ -183,11 +190,14 @@ def test_vector_matching_one_to_one_with_on_and_ignoring():
 
 def test_many_to_one_needs_group_left():
     h = History(retention_seconds=600)
-    h.record(0, [
-        (lab("req", pod="a", code="200"), 3.0),
-        (lab("req", pod="a", code="500"), 1.0),
-        (lab("info", pod="a", node="n1"), 1.0),
-    ])
+    h.record(
+        0,
+        [
+            (lab("req", pod="a", code="200"), 3.0),
+            (lab("req", pod="a", code="500"), 1.0),
+            (lab("info", pod="a", node="n1"), 1.0),
+        ],
+    )
     with pytest.raises(PromQLError, match="many-to-one matching must be explicit"):
         run("req * on(pod) info", h, 0)
     result = as_dict(run("req * on(pod) group_left(node) info", h, 0))
@@ -266,11 +276,14 @@ def test_absent_scalar_vector_time_and_clamp(queues):
 def test_histogram_quantile_over_classic_buckets():
     h = History(retention_seconds=600)
     for t, counts in [(0, (0, 0, 0)), (30, (50, 90, 100)), (60, (100, 180, 200))]:
-        h.record(float(t), [
-            (lab("ttft_bucket", le="0.5"), float(counts[0])),
-            (lab("ttft_bucket", le="1"), float(counts[1])),
-            (lab("ttft_bucket", le="+Inf"), float(counts[2])),
-        ])
+        h.record(
+            float(t),
+            [
+                (lab("ttft_bucket", le="0.5"), float(counts[0])),
+                (lab("ttft_bucket", le="1"), float(counts[1])),
+                (lab("ttft_bucket", le="+Inf"), float(counts[2])),
+            ],
+        )
     expr = "histogram_quantile(0.95, sum by (le) (rate(ttft_bucket[1m])))"
     # rank 95 of 100 per window falls past the last finite bucket: its bound is reported
     assert run(expr, h, 60) == [((), 1.0)]
@@ -304,7 +317,7 @@ def test_outside_the_subset_is_a_clear_error(text, message):
 
 
 def test_compiled_facts_for_the_engine():
-    e = compile_expr('histogram_quantile(0.95, sum by (le) (rate(x_bucket[1m]))) > 2 and on() up offset 2m')
+    e = compile_expr("histogram_quantile(0.95, sum by (le) (rate(x_bucket[1m]))) > 2 and on() up offset 2m")
     assert e.metric_names == {"x_bucket", "up"}
     assert e.max_range_seconds == 120.0
     assert e.value_type == "vector"
@@ -316,11 +329,15 @@ def test_compiled_facts_for_the_engine():
 def test_histogram_quantile_zero_over_an_empty_first_bucket_is_nan():
     """Prometheus answers NaN here (rank 0 in an empty first bucket); it must not raise."""
     from exporter.core.history import History
+
     history = History(600)
     for t in range(0, 61, 15):
-        history.record(float(t), [
-            ((("__name__", "h_bucket"), ("le", "1")), 0.0),
-            ((("__name__", "h_bucket"), ("le", "+Inf")), float(t)),
-        ])
+        history.record(
+            float(t),
+            [
+                ((("__name__", "h_bucket"), ("le", "1")), 0.0),
+                ((("__name__", "h_bucket"), ("le", "+Inf")), float(t)),
+            ],
+        )
     result = evaluate(compile_expr("histogram_quantile(0, sum by (le) (rate(h_bucket[1m])))"), history, 60.0)
     assert len(result) == 1 and math.isnan(result[0][1])

@@ -1,7 +1,8 @@
 """Prometheus' own PromQL test files, run against our evaluator.
 
 Every in-scope `eval instant` case (and `eval range`, run step by step) must pass, or
-be listed below with the reason we differ. `pytest -s` prints the counts per file; so does `python -m tests.promql_conformance`.
+be listed below with the reason we differ. `pytest -s` prints the counts per file; so does
+`python -m tests.promql_conformance`.
 """
 
 import re
@@ -13,10 +14,10 @@ from exporter.promql import SUPPORTED_FUNCTIONS
 from tests import promql_conformance as conf
 
 
-
 def test_peer_files_are_present():
     # They sit in ../shared beside the checkout; without them every case below would vanish.
     assert sorted(p.name for p in conf.DEFAULT_DIR.glob("*.test")), f"no PromQL test files in {conf.DEFAULT_DIR}"
+
 
 # "file:line" -> why our answer differs from Prometheus'. Empty while everything passes;
 # the test below fails both on a new divergence and on an entry that no longer diverges.
@@ -81,7 +82,9 @@ def statuses(path: Path) -> list:
 
 
 def test_runner_reports_a_wrong_expectation_as_failed(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 load 5m
   requests_total{job="a"} 0+10x10
 
@@ -96,7 +99,8 @@ eval instant at 50m requests_total
 
 eval instant at 50m sum(requests_total)
   7
-""")
+""",
+    )
     got = statuses(path)
     assert got[0][0] == conf.PASSED
     assert got[1] == (conf.FAILED, '{__name__="requests_total", job="a"}: expected 101.0, got 100.0')
@@ -105,7 +109,9 @@ eval instant at 50m sum(requests_total)
 
 
 def test_runner_classifies_out_of_scope_with_the_reason(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 load 5m
   plain 1x5
   hist {{schema:0 sum:1 count:1}}x5
@@ -130,7 +136,8 @@ eval instant at 5m plain
 
 eval instant at 5m plain
   plain 1
-""")
+""",
+    )
     got = statuses(path)
     assert got[0] == (conf.OUT_OF_SCOPE, 'function "label_replace" is not supported')
     assert got[1] == (conf.OUT_OF_SCOPE, "native histogram in the expected result")
@@ -142,7 +149,9 @@ eval instant at 5m plain
 
 
 def test_runner_checks_error_messages_and_order(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 load 5m
   a{x="1"} 1
   b{x="1"} 2
@@ -162,7 +171,8 @@ eval instant at 0 sort({__name__=~"a|b"})
   expect ordered
   b{x="1"} 2
   a{x="1"} 1
-""")
+""",
+    )
     got = statuses(path)
     assert got[0][0] == conf.PASSED
     assert got[1][0] == conf.FAILED

@@ -19,18 +19,62 @@ PODS = ["x", "y", ""]
 
 SCALARS = ["1", "0", "-2.5", "NaN", "Inf", "-Inf", "time()", "scalar(a)", "pi()"]
 RANGE_FUNCS = [
-    "rate", "irate", "increase", "delta", "idelta", "deriv", "changes", "resets",
-    "avg_over_time", "min_over_time", "max_over_time", "sum_over_time", "count_over_time",
-    "last_over_time", "first_over_time", "present_over_time", "stddev_over_time",
-    "stdvar_over_time", "mad_over_time", "absent_over_time",
+    "rate",
+    "irate",
+    "increase",
+    "delta",
+    "idelta",
+    "deriv",
+    "changes",
+    "resets",
+    "avg_over_time",
+    "min_over_time",
+    "max_over_time",
+    "sum_over_time",
+    "count_over_time",
+    "last_over_time",
+    "first_over_time",
+    "present_over_time",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "mad_over_time",
+    "absent_over_time",
 ]
-ELEMENT_FUNCS = ["abs", "ceil", "floor", "round", "sqrt", "exp", "ln", "log2", "log10", "sgn",
-                 "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh",
-                 "acosh", "atanh", "deg", "rad", "timestamp", "absent", "sort", "sort_desc",
-                 "hour", "year", "days_in_month"]
+ELEMENT_FUNCS = [
+    "abs",
+    "ceil",
+    "floor",
+    "round",
+    "sqrt",
+    "exp",
+    "ln",
+    "log2",
+    "log10",
+    "sgn",
+    "sin",
+    "cos",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "deg",
+    "rad",
+    "timestamp",
+    "absent",
+    "sort",
+    "sort_desc",
+    "hour",
+    "year",
+    "days_in_month",
+]
 AGGS = ["sum", "min", "max", "avg", "count", "group", "stddev", "stdvar"]
-BINOPS = ["+", "-", "*", "/", "%", "^", "atan2", "==", "!=", ">", "<", ">=", "<=",
-          "> bool", "== bool"]
+BINOPS = ["+", "-", "*", "/", "%", "^", "atan2", "==", "!=", ">", "<", ">=", "<=", "> bool", "== bool"]
 
 
 def vectors():
@@ -38,20 +82,27 @@ def vectors():
     return st.recursive(
         leaf,
         lambda inner: st.one_of(
-            st.builds(lambda f, s, r: f"{f}({s}[{r}])", st.sampled_from(RANGE_FUNCS), st.sampled_from(NAMES),
-                      st.sampled_from(["1m", "5m", "30s"])),
+            st.builds(
+                lambda f, s, r: f"{f}({s}[{r}])",
+                st.sampled_from(RANGE_FUNCS),
+                st.sampled_from(NAMES),
+                st.sampled_from(["1m", "5m", "30s"]),
+            ),
             st.builds(lambda f, v: f"{f}({v})", st.sampled_from(ELEMENT_FUNCS), inner),
-            st.builds(lambda a, g, v: f"{a} by (pod) ({v})" if g else f"{a}({v})", st.sampled_from(AGGS),
-                      st.booleans(), inner),
+            st.builds(
+                lambda a, g, v: f"{a} by (pod) ({v})" if g else f"{a}({v})", st.sampled_from(AGGS), st.booleans(), inner
+            ),
             st.builds(lambda k, v: f"topk({k}, {v})", st.sampled_from(SCALARS), inner),
             st.builds(lambda q, v: f"quantile({q}, {v})", st.sampled_from(SCALARS), inner),
             st.builds(lambda q, v: f"histogram_quantile({q}, {v})", st.sampled_from(SCALARS), inner),
-            st.builds(lambda v, lo, hi: f"clamp({v}, {lo}, {hi})", inner, st.sampled_from(SCALARS),
-                      st.sampled_from(SCALARS)),
-            st.builds(lambda l, o, r: f"({l}) {o} ({r})", inner, st.sampled_from(BINOPS), inner),
-            st.builds(lambda l, o, r: f"({l}) {o} on(pod) ({r})", inner, st.sampled_from(["+", "and", "or", "unless"]),
-                      inner),
-            st.builds(lambda l, o, s: f"({l}) {o} {s}", inner, st.sampled_from(BINOPS), st.sampled_from(SCALARS)),
+            st.builds(
+                lambda v, lo, hi: f"clamp({v}, {lo}, {hi})", inner, st.sampled_from(SCALARS), st.sampled_from(SCALARS)
+            ),
+            st.builds(lambda a, o, b: f"({a}) {o} ({b})", inner, st.sampled_from(BINOPS), inner),
+            st.builds(
+                lambda a, o, b: f"({a}) {o} on(pod) ({b})", inner, st.sampled_from(["+", "and", "or", "unless"]), inner
+            ),
+            st.builds(lambda a, o, s: f"({a}) {o} {s}", inner, st.sampled_from(BINOPS), st.sampled_from(SCALARS)),
             st.builds(lambda v: f"-({v})", inner),
         ),
         max_leaves=6,
@@ -63,7 +114,9 @@ def histories(draw):
     h = History(retention_seconds=math.inf)
     for name in NAMES:
         for pod in draw(st.lists(st.sampled_from(PODS), unique=True, max_size=3)):
-            labels = tuple(sorted({"__name__": name, "pod": pod, "le": draw(st.sampled_from(["0.5", "+Inf", "x"]))}.items()))
+            labels = tuple(
+                sorted({"__name__": name, "pod": pod, "le": draw(st.sampled_from(["0.5", "+Inf", "x"]))}.items())
+            )
             times = sorted(draw(st.lists(st.integers(0, 600), unique=True, max_size=12)))
             samples = [(t, draw(st.one_of(VALUES, st.just(STALE)))) for t in times]
             h.load_series(labels, samples)

@@ -8,12 +8,11 @@ import pytest
 from falcon import testing
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.serve.evaluator import Evaluator
 from exporter.config.settings import load_settings
-from exporter.serve.telemetry import build_registry
 from exporter.serve.app import create_app
+from exporter.serve.evaluator import Evaluator
+from exporter.serve.telemetry import build_registry
 from tests.configmap import ConfigMapDir
-
 from tests.support import FAST
 
 QUEUE_10 = "rules:\n  - name: queue\n    expr: sum(tgi_queue_size)\n    above: 10\n    for: 5s\n"
@@ -24,16 +23,18 @@ BROKEN = "rules:\n  - name: queue\n    expr: sum(tgi_queue_size\n    above: 10\n
 
 def metrics_of(client) -> dict:
     text = client.simulate_get("/metrics").text
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for f in text_string_to_metric_families(text) for s in f.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
 
 
 @pytest.fixture
 def world(tmp_path, clock, upstream):
     upstream.body = b"tgi_queue_size 11\ntgi_batch_current_size 4\n"
     cm = ConfigMapDir(tmp_path / "rules", {"tgi.yaml": QUEUE_10})
-    settings = load_settings({"RULES_PATH": str(cm.root), "METRICS_ENDPOINT": upstream.url,
-                              "RELOAD_INTERVAL": "5s"})
+    settings = load_settings({"RULES_PATH": str(cm.root), "METRICS_ENDPOINT": upstream.url, "RELOAD_INTERVAL": "5s"})
     evaluator = Evaluator(settings, clock=clock)
     client = testing.TestClient(create_app(evaluator, build_registry(lambda: evaluator.decision, with_process=False)))
 
@@ -132,7 +133,6 @@ def test_rules_info_changes_with_content(world):
 # ---- the real process ---------------------------------------------------------------------
 
 
-
 def rule_thresholds(sidecar):
     return [r["thresholds"].get("above") for r in json.loads(sidecar.get("/rules")[1])["rules"]]
 
@@ -147,8 +147,9 @@ def gauge(sidecar, name):
 def test_configmap_swap_on_a_real_sidecar(tmp_path, start_sidecar, upstream):
     upstream.body = b"tgi_queue_size 5\n"
     cm = ConfigMapDir(tmp_path / "rules", {"tgi.yaml": QUEUE_10})
-    sidecar = start_sidecar({"RULES_PATH": str(cm.root), "METRICS_ENDPOINT": upstream.url,
-                             "RELOAD_INTERVAL": "0.3s", **FAST})
+    sidecar = start_sidecar(
+        {"RULES_PATH": str(cm.root), "METRICS_ENDPOINT": upstream.url, "RELOAD_INTERVAL": "0.3s", **FAST}
+    )
     sidecar.wait_ready_to_serve()
     sidecar.wait_for(lambda: sidecar.health() == 200, 5, "ready")
     cm.swap({"tgi.yaml": BROKEN})
@@ -163,16 +164,19 @@ def test_configmap_swap_on_a_real_sidecar(tmp_path, start_sidecar, upstream):
 
 def test_sighup_reloads_without_replacing_the_worker(tmp_path, start_sidecar, upstream):
     import subprocess
+
     upstream.body = b"tgi_queue_size 5\n"
     rules = tmp_path / "rules.yaml"
     rules.write_text(QUEUE_10)
-    sidecar = start_sidecar({"RULES_PATH": str(rules), "METRICS_ENDPOINT": upstream.url,
-                             "RELOAD_INTERVAL": "1h", **FAST})
+    sidecar = start_sidecar(
+        {"RULES_PATH": str(rules), "METRICS_ENDPOINT": upstream.url, "RELOAD_INTERVAL": "1h", **FAST}
+    )
     sidecar.wait_ready_to_serve()
 
     def worker_pids():
-        return subprocess.run(["ps", "-o", "pid=", "--ppid", str(sidecar.proc.pid)], capture_output=True,
-                              text=True).stdout.split()
+        return subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(sidecar.proc.pid)], capture_output=True, text=True
+        ).stdout.split()
 
     before = worker_pids()
     rules.write_text(QUEUE_3)
@@ -185,8 +189,10 @@ def test_reload_endpoint_when_enabled(tmp_path, start_sidecar, upstream):
     upstream.body = b"tgi_queue_size 5\n"
     rules = tmp_path / "rules.yaml"
     rules.write_text(QUEUE_10)
-    sidecar = start_sidecar({"RULES_PATH": str(rules), "METRICS_ENDPOINT": upstream.url,
-                             "RELOAD_INTERVAL": "1h", **FAST}, args=("--enable-reload-endpoint",))
+    sidecar = start_sidecar(
+        {"RULES_PATH": str(rules), "METRICS_ENDPOINT": upstream.url, "RELOAD_INTERVAL": "1h", **FAST},
+        args=("--enable-reload-endpoint",),
+    )
     sidecar.wait_ready_to_serve()
     rules.write_text(BROKEN)
     status, body, _ = sidecar.get("/-/reload", method="POST")

@@ -11,9 +11,9 @@ import threading
 
 import pytest
 
-from exporter.serve.evaluator import Evaluator
-from exporter.rules.loader import load_rules
 from exporter.config.settings import load_settings
+from exporter.rules.loader import load_rules
+from exporter.serve.evaluator import Evaluator
 from tests.configmap import ConfigMapDir
 from tests.support import RawUpstream, http_answer
 
@@ -37,11 +37,14 @@ def _rule(name: str, expr: str, above: float, extra: str = "") -> str:
 # Two good sets, each split over two files as a ConfigMap with two keys would be. The rule
 # names say which set a rule came from, so a mix of the two is visible.
 GOOD = {
-    "A": {"a-queue.yaml": "rules:\n" + _rule("a_queue", "sum(tgi_queue_size)", 10, "    for: 5s\n"),
-          "b-batch.yaml": "rules:\n" + _rule("a_batch", "sum(tgi_batch_current_size)", 100)},
-    "B": {"a-queue.yaml": "rules:\n" + _rule("b_queue", "sum(tgi_queue_size)", 3),
-          "b-batch.yaml": "rules:\n" + _rule("b_batch", "max(tgi_batch_current_size)", 50,
-                                             "    keep_firing_for: 10s\n")},
+    "A": {
+        "a-queue.yaml": "rules:\n" + _rule("a_queue", "sum(tgi_queue_size)", 10, "    for: 5s\n"),
+        "b-batch.yaml": "rules:\n" + _rule("a_batch", "sum(tgi_batch_current_size)", 100),
+    },
+    "B": {
+        "a-queue.yaml": "rules:\n" + _rule("b_queue", "sum(tgi_queue_size)", 3),
+        "b-batch.yaml": "rules:\n" + _rule("b_batch", "max(tgi_batch_current_size)", 50, "    keep_firing_for: 10s\n"),
+    },
 }
 NAMES = {"A": frozenset({"a_queue", "a_batch"}), "B": frozenset({"b_queue", "b_batch"})}
 
@@ -51,7 +54,7 @@ BROKEN = [
     {**GOOD["A"], "b-batch.yaml": "rules:\n  - name: x\n    expr: [unclosed\n"},  # YAML syntax
     {**GOOD["B"], "b-batch.yaml": "rules:\n" + _rule("x", "sum(y)", 1, "    threshold: 5\n")},  # schema
     {**GOOD["A"], "b-batch.yaml": "rules:\n" + _rule("x", "sum(rate(y[5m])", 1)},  # PromQL syntax
-    {**GOOD["B"], "b-batch.yaml": "rules:\n" + _rule("x", "label_join(y, \"a\", \",\", \"b\")", 1)},  # outside subset
+    {**GOOD["B"], "b-batch.yaml": "rules:\n" + _rule("x", 'label_join(y, "a", ",", "b")', 1)},  # outside subset
     {**GOOD["A"], "b-batch.yaml": "rules:\n" + _rule("a_queue", "sum(y)", 1)},  # duplicate name across files
     {**GOOD["B"], "b-batch.yaml": "scrape:\n  interval: 1s\n  timeout: 2s\nrules:\n" + _rule("x", "sum(y)", 1)},
     {"a-queue.yaml": "rules: []\n", "b-batch.yaml": "rules: []\n"},  # no rules at all
@@ -121,8 +124,9 @@ def whole_set_problem(decision, good_hashes: dict) -> str | None:
 
 def test_a_thousand_alternating_good_and_broken_swaps(tmp_path, clock, upstream, good_hashes):
     volume = ConfigMapDir(tmp_path / "rules", GOOD["A"])
-    settings = load_settings({"RULES_PATH": str(volume.root), "METRICS_ENDPOINT": upstream.url,
-                              "RELOAD_INTERVAL": "1s"})
+    settings = load_settings(
+        {"RULES_PATH": str(volume.root), "METRICS_ENDPOINT": upstream.url, "RELOAD_INTERVAL": "1s"}
+    )
     evaluator = Evaluator(settings, clock=clock)
     probes = Probes(evaluator, good_hashes)
     current, expected = "A", {"success": 0, "failure": 0}
@@ -158,8 +162,9 @@ def test_swaps_racing_reloads_never_publish_a_mix(tmp_path, clock, upstream, goo
     """The kubelet swaps `..data` whenever it likes, also while a reload is reading the files
     one after another; a reload must still load one version whole (or fail and keep the old)."""
     volume = ConfigMapDir(tmp_path / "rules", GOOD["A"])
-    settings = load_settings({"RULES_PATH": str(volume.root), "METRICS_ENDPOINT": upstream.url,
-                              "RELOAD_INTERVAL": "1s"})
+    settings = load_settings(
+        {"RULES_PATH": str(volume.root), "METRICS_ENDPOINT": upstream.url, "RELOAD_INTERVAL": "1s"}
+    )
     evaluator = Evaluator(settings, clock=clock)
     stop = threading.Event()
 

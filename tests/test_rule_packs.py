@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from exporter.config.yamldoc import parse_document
 from exporter.core import engine
 from exporter.core.history import History
-from exporter.rules.loader import load_rules
 from exporter.core.scrape import parse_samples
-from exporter.config.yamldoc import parse_document
+from exporter.rules.loader import load_rules
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "rules"
@@ -27,8 +27,9 @@ def test_every_expected_pack_ships():
 def test_every_pack_test_file_passes_through_the_cli():
     files = sorted(str(p.relative_to(REPO)) for p in (RULES / "tests").glob("*.test.yaml"))
     assert len(files) == len(PACKS)
-    result = subprocess.run([sys.executable, "-m", "exporter", "test", *files],
-                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", "test", *files], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""
     lines = result.stdout.splitlines()
@@ -69,48 +70,85 @@ def replay(pack: str, capture: str, seconds: int = 20):
 # metric names the pack reads that the capture does not print (and why)
 CAPTURE_CASES = [
     pytest.param(
-        "tgi.yaml", "tgi-datadog-integrations-core-3.3.5.prom", True,
+        "tgi.yaml",
+        "tgi-datadog-integrations-core-3.3.5.prom",
+        True,
         {"tgi_queue_saturated": "ok", "tgi_queue_warning": "ok", "tgi_overloaded": "ok", "tgi_stalled": "ok"},
-        set(), id="tgi-3.3.5"),
+        set(),
+        id="tgi-3.3.5",
+    ),
     pytest.param(
-        "tgi.yaml", "tgis-compat-ibm-vllm-pr18-fragment.prom", True,
+        "tgi.yaml",
+        "tgis-compat-ibm-vllm-pr18-fragment.prom",
+        True,
         {"tgi_queue_saturated": "ok", "tgi_stalled": "ok"},
         # a three-family fragment
         {"tgi_request_failure", "tgi_request_queue_duration_bucket", "tgi_batch_inference_count"},
-        id="tgis-compat-fragment"),
+        id="tgis-compat-fragment",
+    ),
     pytest.param(
-        "vllm.yaml", "vllm-datadog-integrations-core-v0-original.prom", True,
+        "vllm.yaml",
+        "vllm-datadog-integrations-core-v0-original.prom",
+        True,
         {"vllm_queue_saturated": "ok", "vllm_kv_cache_full": "ok", "vllm_stalled": "ok", "vllm_sleeping": "ok"},
         # a V0 page: the KV gauge still has its old name, and sleep mode came later
         {"vllm:kv_cache_usage_perc", "vllm:engine_sleep_state"},
-        id="vllm-v0"),
+        id="vllm-v0",
+    ),
     pytest.param(
-        "vllm.yaml", "vllm-datadog-integrations-core-v0-plus-v1-handmerged.prom", True,
+        "vllm.yaml",
+        "vllm-datadog-integrations-core-v0-plus-v1-handmerged.prom",
+        True,
         {"vllm_queue_saturated": "ok", "vllm_kv_cache_full": "ok", "vllm_sleeping": "ok", "vllm_stalled": "ok"},
-        set(), id="vllm-v0-plus-v1"),
+        set(),
+        id="vllm-v0-plus-v1",
+    ),
     pytest.param(
-        "vllm.yaml", "vllm-aibrix-docs-runtime-v0.7-fragment.prom", True,
+        "vllm.yaml",
+        "vllm-aibrix-docs-runtime-v0.7-fragment.prom",
+        True,
         {"vllm_queue_saturated": "ok", "vllm_kv_cache_full": "ok", "vllm_stalled": "ok"},
         # a fragment of a 0.7 page: old KV name, no sleep state, no TTFT histogram
         {"vllm:kv_cache_usage_perc", "vllm:engine_sleep_state", "vllm:time_to_first_token_seconds_bucket"},
-        id="vllm-0.7-fragment"),
+        id="vllm-0.7-fragment",
+    ),
     pytest.param(
-        "sglang.yaml", "sglang-docs-production-metrics.prom", False,
+        "sglang.yaml",
+        "sglang-docs-production-metrics.prom",
+        False,
         # 2826 requests waiting: far past 15, for longer than `for`
-        {"sglang_queue_saturated": "firing", "sglang_queue_warning": "firing",
-         "sglang_kv_pool_full": "ok", "sglang_kv_pool_warning": "ok"},
-        set(), id="sglang-docs"),
+        {
+            "sglang_queue_saturated": "firing",
+            "sglang_queue_warning": "firing",
+            "sglang_kv_pool_full": "ok",
+            "sglang_kv_pool_warning": "ok",
+        },
+        set(),
+        id="sglang-docs",
+    ),
     pytest.param(
-        "triton-trtllm.yaml", "triton-trtllm-backend-readme-sample.prom", True,
+        "triton-trtllm.yaml",
+        "triton-trtllm-backend-readme-sample.prom",
+        True,
         # one request waiting, 49% of KV blocks used, nothing active
-        {"trtllm_queue_saturated": "ok", "trtllm_queue_warning": "ok", "trtllm_kv_cache_full": "ok",
-         "trtllm_kv_cache_warning": "ok", "trtllm_stalled": "ok"},
-        set(), id="triton-trtllm-readme"),
+        {
+            "trtllm_queue_saturated": "ok",
+            "trtllm_queue_warning": "ok",
+            "trtllm_kv_cache_full": "ok",
+            "trtllm_kv_cache_warning": "ok",
+            "trtllm_stalled": "ok",
+        },
+        set(),
+        id="triton-trtllm-readme",
+    ),
     pytest.param(
-        "llamacpp.yaml", "llamacpp-vcr-cassette-b9014-after-request.prom", True,
+        "llamacpp.yaml",
+        "llamacpp-vcr-cassette-b9014-after-request.prom",
+        True,
         {"llamacpp_queue_saturated": "ok", "llamacpp_queue_warning": "ok", "llamacpp_kv_cache_full": "ok"},
         {"llamacpp:kv_cache_usage_ratio"},  # build b9014 exports no KV gauge
-        id="llamacpp-b9014"),
+        id="llamacpp-b9014",
+    ),
 ]
 
 

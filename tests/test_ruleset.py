@@ -5,7 +5,8 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exporter.config.errors import ConfigError
 from exporter.rules.loader import (
@@ -61,8 +62,12 @@ def test_loads_rules_and_scrape_block_into_the_shared_model(tmp_path):
     file = write(tmp_path / "rules.yaml", QUEUE)
     ruleset = load_rules([file])
     queue, stalled = ruleset.rules
-    assert (queue.name, queue.expr_text, queue.above, queue.recover_below) == \
-        ("queue_saturated", "sum(tgi_queue_size)", 10.0, 6.0)
+    assert (queue.name, queue.expr_text, queue.above, queue.recover_below) == (
+        "queue_saturated",
+        "sum(tgi_queue_size)",
+        10.0,
+        6.0,
+    )
     assert (queue.for_seconds, queue.keep_firing_for_seconds, queue.severity) == (10.0, 90.0, "unready")
     assert queue.description == "Drain the pod while the router queue is long."
     assert queue.source == f"{file}:9"
@@ -123,7 +128,10 @@ def test_every_problem_in_every_file_is_collected(tmp_path):
 
 def test_duplicate_name_across_files_names_the_first_definition(tmp_path):
     one = write(tmp_path / "1.yaml", "rules:\n  - {name: q, expr: sum(a), above: 1}\n")
-    two = write(tmp_path / "2.yaml", "rules:\n  - name: other\n    expr: sum(b)\n    above: 1\n  - name: q\n    expr: sum(c)\n    above: 2\n")
+    two = write(
+        tmp_path / "2.yaml",
+        "rules:\n  - name: other\n    expr: sum(b)\n    above: 1\n  - name: q\n    expr: sum(c)\n    above: 2\n",
+    )
     assert problems_of([str(tmp_path)]) == [f'{two}:5:11: rule "q": name "q" is already used by the rule at {one}:2']
 
 
@@ -131,7 +139,8 @@ def test_oversized_file_is_refused_without_parsing(tmp_path):
     big = tmp_path / "big.yaml"
     big.write_bytes(b"# " + b"x" * MAX_FILE_BYTES + b"\nrules: []\n")
     assert problems_of([str(big)]) == [
-        f"{big}: file is larger than 1 MiB; rule files are small, is this the right file?"]
+        f"{big}: file is larger than 1 MiB; rule files are small, is this the right file?"
+    ]
 
 
 def test_non_utf8_file_is_a_clear_problem(tmp_path):
@@ -143,16 +152,36 @@ def test_non_utf8_file_is_a_clear_problem(tmp_path):
 def test_yaml_multiple_documents_is_refused(tmp_path):
     file = write(tmp_path / "r.yaml", "rules: []\n---\nrules: []\n")
     assert problems_of([file]) == [
-        f"{file}:2:1: invalid YAML: a second document (after ---); a rule file holds one document"]
+        f"{file}:2:1: invalid YAML: a second document (after ---); a rule file holds one document"
+    ]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("  - name: a\n    expr: sum(x)\n    above: yes\n", 'above: want a number, got "yes" (YAML 1.1 reads yes as the boolean true; quote it if you mean the text)'),
-    ("  - name: a\n    expr: sum(x)\n    above: 0x10\n", 'above: "0x10": YAML 1.1 reads 0x10 as 16; write the decimal number'),
-    ("  - name: a\n    expr: sum(x)\n    above: 1_000\n", 'above: "1_000": YAML 1.1 reads 1_000 as 1000, ignoring the underscores; write 1000'),
-    ("  - name: a\n    expr: sum(x)\n    above: 1\n    for: 1:30\n", 'for: bare number "1:30" has no unit; write "90s" (YAML 1.1 reads 1:30 as the base-60 number 90; quote it or write the decimal number)'),
-    ("  - name: a\n    expr: sum(x)\n    above: 5e-1\n", 'above: want a number, got "5e-1" (YAML 1.1 reads 5e-1 as text, not a number; write 0.5 or 5.0e-1)'),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "  - name: a\n    expr: sum(x)\n    above: yes\n",
+            'above: want a number, got "yes" (YAML 1.1 reads yes as the boolean true; quote it if you mean the text)',
+        ),
+        (
+            "  - name: a\n    expr: sum(x)\n    above: 0x10\n",
+            'above: "0x10": YAML 1.1 reads 0x10 as 16; write the decimal number',
+        ),
+        (
+            "  - name: a\n    expr: sum(x)\n    above: 1_000\n",
+            'above: "1_000": YAML 1.1 reads 1_000 as 1000, ignoring the underscores; write 1000',
+        ),
+        (
+            "  - name: a\n    expr: sum(x)\n    above: 1\n    for: 1:30\n",
+            'for: bare number "1:30" has no unit; write "90s" '
+            "(YAML 1.1 reads 1:30 as the base-60 number 90; quote it or write the decimal number)",
+        ),
+        (
+            "  - name: a\n    expr: sum(x)\n    above: 5e-1\n",
+            'above: want a number, got "5e-1" (YAML 1.1 reads 5e-1 as text, not a number; write 0.5 or 5.0e-1)',
+        ),
+    ],
+)
 def test_yaml_1_1_surprises_are_caught_with_a_hint(tmp_path, text, message):
     file = write(tmp_path / "r.yaml", "rules:\n" + text)
     got = problems_of([file])
@@ -161,19 +190,24 @@ def test_yaml_1_1_surprises_are_caught_with_a_hint(tmp_path, text, message):
 
 
 def test_quoted_yes_is_just_text(tmp_path):
-    file = write(tmp_path / "r.yaml", "rules:\n  - name: 'yes'\n    expr: sum(x)\n    above: 1\n    description: 'on'\n")
+    file = write(
+        tmp_path / "r.yaml", "rules:\n  - name: 'yes'\n    expr: sum(x)\n    above: 1\n    description: 'on'\n"
+    )
     rule = load_rules([file]).rules[0]
     assert (rule.name, rule.description) == ("yes", "on")
 
 
 def test_range_and_for_limits_are_enforced_at_the_limit_not_before(tmp_path):
     limit = format_duration(MAX_RANGE_SECONDS)
-    ok = write(tmp_path / "ok.yaml",
-               f"rules:\n  - name: a\n    expr: sum(rate(x[{limit}]))\n    above: 1\n    for: {limit}\n")
+    ok = write(
+        tmp_path / "ok.yaml", f"rules:\n  - name: a\n    expr: sum(rate(x[{limit}]))\n    above: 1\n    for: {limit}\n"
+    )
     assert load_rules([ok]).max_range_seconds == MAX_RANGE_SECONDS
     over = format_duration(MAX_RANGE_SECONDS + 1)
-    bad = write(tmp_path / "bad.yaml",
-                f"rules:\n  - name: a\n    expr: sum(rate(x[{over}]))\n    above: 1\n    keep_firing_for: {over}\n")
+    bad = write(
+        tmp_path / "bad.yaml",
+        f"rules:\n  - name: a\n    expr: sum(rate(x[{over}]))\n    above: 1\n    keep_firing_for: {over}\n",
+    )
     assert problems_of([bad]) == [
         f'{bad}:3:11: rule "a": expr: reads a range of {over}, longer than the {limit} of history the sidecar keeps',
         f'{bad}:5:22: rule "a": keep_firing_for: "{over}" is longer than the {limit} limit',
@@ -186,9 +220,11 @@ def test_scalar_expression_is_fine_with_a_threshold(tmp_path):
 
 
 def test_recover_band_equal_to_trip_threshold_is_allowed(tmp_path):
-    file = write(tmp_path / "r.yaml",
-                 "rules:\n  - {name: a, expr: sum(x), above: 5, recover_below: 5}\n"
-                 "  - {name: b, expr: sum(x), below: 1, recover_above: 1}\n")
+    file = write(
+        tmp_path / "r.yaml",
+        "rules:\n  - {name: a, expr: sum(x), above: 5, recover_below: 5}\n"
+        "  - {name: b, expr: sum(x), below: 1, recover_above: 1}\n",
+    )
     assert [(r.recover_below, r.recover_above) for r in load_rules([file]).rules] == [(5.0, None), (None, 1.0)]
 
 
@@ -205,7 +241,12 @@ def test_sha256_follows_content_and_names_not_the_spelling_of_the_path(tmp_path,
 def test_seed_ruleset_is_the_seed_sidecar_as_one_rule():
     ruleset = seed_ruleset("tgi_queue_size", 15)
     (rule,) = ruleset.rules
-    assert (rule.name, rule.expr_text, rule.above, rule.severity) == ("tgi_queue_size", "sum(tgi_queue_size)", 15.0, "unready")
+    assert (rule.name, rule.expr_text, rule.above, rule.severity) == (
+        "tgi_queue_size",
+        "sum(tgi_queue_size)",
+        15.0,
+        "unready",
+    )
     assert (rule.for_seconds, rule.keep_firing_for_seconds, rule.recover_below) == (0.0, 0.0, None)
     assert ruleset.metric_names == {"tgi_queue_size"}
     assert ruleset.sha256 != seed_ruleset("tgi_queue_size", 16).sha256
@@ -219,7 +260,9 @@ def test_seed_ruleset_with_an_unusable_metric_name_is_a_config_error():
     assert str(problem).startswith('env METRIC_TO_CHECK: "tgi queue" is not a usable metric name: ')
 
 
-@pytest.mark.parametrize("text, seconds", [("0", 0), ("800ms", 0.8), ("1m30s", 90), ("1h", 3600), ("2d", 172800), ("1s500ms", 1.5)])
+@pytest.mark.parametrize(
+    "text, seconds", [("0", 0), ("800ms", 0.8), ("1m30s", 90), ("1h", 3600), ("2d", 172800), ("1s500ms", 1.5)]
+)
 def test_parse_duration_reads_prometheus_durations(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -236,8 +279,9 @@ def test_format_then_parse_duration_round_trips(millis):
 
 
 def test_shipped_schema_is_an_identical_copy_of_the_repository_schema():
-    assert (REPO / "schemas" / "rules.schema.json").read_bytes() == \
-        (REPO / "exporter" / "data" / "rules.schema.json").read_bytes()
+    assert (REPO / "schemas" / "rules.schema.json").read_bytes() == (
+        REPO / "exporter" / "data" / "rules.schema.json"
+    ).read_bytes()
     assert load_schema() == json.loads((REPO / "schemas" / "rules.schema.json").read_text())
 
 
@@ -260,9 +304,26 @@ def test_schema_describes_every_key_and_closes_every_object():
                 walk(sub, f"{path}[{i}]")
 
     walk(schema, "$")
-    assert {"scrape", "rules", "name", "expr", "above", "below", "recover_below", "recover_above", "for",
-            "keep_firing_for", "severity", "description", "endpoint", "interval", "timeout", "on_failure",
-            "failure_threshold", "on_empty"} == set(seen)
+    assert {
+        "scrape",
+        "rules",
+        "name",
+        "expr",
+        "above",
+        "below",
+        "recover_below",
+        "recover_above",
+        "for",
+        "keep_firing_for",
+        "severity",
+        "description",
+        "endpoint",
+        "interval",
+        "timeout",
+        "on_failure",
+        "failure_threshold",
+        "on_empty",
+    } == set(seen)
 
 
 def test_nested_aliases_are_reported_without_being_expanded(tmp_path):
@@ -288,8 +349,9 @@ def test_control_character_is_located(tmp_path):
 
 
 def test_wrong_types_name_the_key_and_quote_the_value(tmp_path):
-    file = write(tmp_path / "types.yaml",
-                 "rules:\n  - name: 5\n    expr: 7\n    above: true\n    description: [a]\n  - oops\n")
+    file = write(
+        tmp_path / "types.yaml", "rules:\n  - name: 5\n    expr: 7\n    above: true\n    description: [a]\n  - oops\n"
+    )
     assert problems_of([file]) == [
         f'{file}:2:11: name: want text, got "5"',
         f'{file}:3:11: expr: want text, got "7"',

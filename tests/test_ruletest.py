@@ -33,8 +33,13 @@ def write(tmp_path: Path, tests: str, rules: str = RULES) -> Path:
 
 
 def run_cli(*files):
-    return subprocess.run([sys.executable, "-m", "exporter", "test", *map(str, files)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", "test", *map(str, files)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 QUEUE_TEST = """\
@@ -72,18 +77,21 @@ def test_passing_file_exits_zero_and_counts_its_checks(tmp_path):
 
 
 def test_wrong_expectations_fail_with_expected_and_got_side_by_side(tmp_path):
-    wrong = QUEUE_TEST.replace("{queue_saturated: pending}", "{queue_saturated: firing}") \
-                      .replace("value: 8}", "value: 9}") \
-                      .replace("        rules: {queue_saturated: ok}\n        ready: true",
-                               "        rules: {queue_saturated: ok}\n        ready: false")
+    wrong = (
+        QUEUE_TEST.replace("{queue_saturated: pending}", "{queue_saturated: firing}")
+        .replace("value: 8}", "value: 9}")
+        .replace(
+            "        rules: {queue_saturated: ok}\n        ready: true",
+            "        rules: {queue_saturated: ok}\n        ready: false",
+        )
+    )
     test_file = write(tmp_path, wrong)
     result = run_cli(test_file)
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         f'{test_file}:10:17: test "trips and recovers": at 9s: rule "queue_saturated": '
         f"expected firing, got pending (value 12 > threshold 10 for 4s of 5s)",
-        f'{test_file}:16:17: test "trips and recovers": at 28s: rule "queue_saturated": '
-        f"expected value 9, got 8",
+        f'{test_file}:16:17: test "trips and recovers": at 28s: rule "queue_saturated": expected value 9, got 8',
         f'{test_file}:21:9: test "trips and recovers": at 42s: expected unready, got ready (no rule blocks)',
         f"{test_file}: FAILED: 3 of 14 checks in 1 test",
     ]
@@ -102,7 +110,9 @@ def test_one_failing_file_among_several_fails_the_run(tmp_path):
 
 
 def test_eval_time_between_steps_is_evaluated_at_that_time(tmp_path):
-    test_file = write(tmp_path, """\
+    test_file = write(
+        tmp_path,
+        """\
 tests:
   - name: coarse interval
     interval: 10s
@@ -115,14 +125,17 @@ tests:
       - eval_time: 5s
         rules: {queue_saturated: firing}
         ready: false
-""")
+""",
+    )
     report = run_test_file(str(test_file))
     assert report.failures == [] and report.problems == []
     assert report.checks == 3
 
 
 def test_missing_samples_and_staleness_follow_prometheus(tmp_path):
-    test_file = write(tmp_path, """\
+    test_file = write(
+        tmp_path,
+        """\
 tests:
   - name: a gap is bridged by the lookback, a stale marker ends the series at once
     input_series:
@@ -133,20 +146,24 @@ tests:
         rules: {queue_saturated: {state: firing, value: 20}}
       - eval_time: 11s
         rules: {queue_saturated: {state: recovering, value: null}}
-""")
+""",
+    )
     report = run_test_file(str(test_file))
     assert report.failures == [] and report.problems == []
 
 
 def test_unknown_rule_in_an_expectation_is_a_problem_not_a_silent_pass(tmp_path):
-    test_file = write(tmp_path, """\
+    test_file = write(
+        tmp_path,
+        """\
 tests:
   - name: typo
     input_series: []
     expect:
       - eval_time: 1s
         rules: {queue_saturatd: ok}
-""")
+""",
+    )
     result = run_cli(test_file)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
@@ -156,7 +173,9 @@ tests:
 
 
 def test_malformed_test_file_reports_each_problem_with_its_position(tmp_path):
-    test_file = write(tmp_path, """\
+    test_file = write(
+        tmp_path,
+        """\
 tests:
   - name: bad
     interval: 1
@@ -170,7 +189,8 @@ tests:
         rules: {queue_saturated: burning}
         ready: maybe
     extra: 1
-""")
+""",
+    )
     report = run_test_file(str(test_file))
     assert [str(p) for p in report.problems] == [
         f'{test_file}:4:15: test "bad": interval: bare number 1 has no unit; write "1s"',
@@ -187,12 +207,15 @@ tests:
 
 
 def test_problems_in_the_rule_files_are_reported_as_check_would(tmp_path):
-    test_file = write(tmp_path, "tests:\n  - name: x\n    expect: []\n",
-                      rules="rules:\n  - name: a\n    expr: sum(x\n    above: 1\n")
+    test_file = write(
+        tmp_path, "tests:\n  - name: x\n    expect: []\n", rules="rules:\n  - name: a\n    expr: sum(x\n    above: 1\n"
+    )
     result = run_cli(test_file)
     assert result.returncode == 1
-    assert result.stderr.splitlines()[0] == \
-        f'{tmp_path / "rules.yaml"}:3:11: rule "a": expr: parse error: unclosed left parenthesis'
+    assert (
+        result.stderr.splitlines()[0]
+        == f'{tmp_path / "rules.yaml"}:3:11: rule "a": expr: parse error: unclosed left parenthesis'
+    )
 
 
 def test_missing_test_file_is_one_clear_line(tmp_path):
@@ -201,23 +224,31 @@ def test_missing_test_file_is_one_clear_line(tmp_path):
     assert result.stderr.splitlines()[0] == f"{tmp_path / 'nope.yaml'}: cannot read: no such file or directory"
 
 
-@pytest.mark.parametrize("text, labels", [
-    ("up", (("__name__", "up"),)),
-    ('vllm:num_requests_waiting{model_name="m", engine="0"}',
-     (("__name__", "vllm:num_requests_waiting"), ("engine", "0"), ("model_name", "m"))),
-    ('{__name__="x", a="q\\"uote\\\\d\\n"}', (("__name__", "x"), ("a", 'q"uote\\d\n'))),
-    ('x{a="1",}', (("__name__", "x"), ("a", "1"))),
-])
+@pytest.mark.parametrize(
+    "text, labels",
+    [
+        ("up", (("__name__", "up"),)),
+        (
+            'vllm:num_requests_waiting{model_name="m", engine="0"}',
+            (("__name__", "vllm:num_requests_waiting"), ("engine", "0"), ("model_name", "m")),
+        ),
+        ('{__name__="x", a="q\\"uote\\\\d\\n"}', (("__name__", "x"), ("a", 'q"uote\\d\n'))),
+        ('x{a="1",}', (("__name__", "x"), ("a", "1"))),
+    ],
+)
 def test_parse_series_reads_promtool_series_syntax(text, labels):
     assert parse_series(text) == labels
 
 
-@pytest.mark.parametrize("text, message", [
-    ('{a="1"}', "has no metric name"),
-    ('x{a="1", a="2"}', 'label "a" is given twice'),
-    ('x{a="1" b="2"}', "expected a comma"),
-    ("x y", "is not a series"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{a="1"}', "has no metric name"),
+        ('x{a="1", a="2"}', 'label "a" is given twice'),
+        ('x{a="1" b="2"}', "expected a comma"),
+        ("x y", "is not a series"),
+    ],
+)
 def test_parse_series_refuses_malformed_series(text, message):
     with pytest.raises(ValueError, match=message):
         parse_series(text)

@@ -17,7 +17,9 @@ def test_only_referenced_samples_are_returned(upstream):
     result = Scraper(upstream.url, 2.0, 1 << 20).scrape(frozenset({"tgi_queue_size", "tgi_batch_current_size"}))
     assert result.ok and not result.empty
     assert sorted(dict(labels)["__name__"] for labels, _ in result.samples) == [
-        "tgi_batch_current_size", "tgi_queue_size"]
+        "tgi_batch_current_size",
+        "tgi_queue_size",
+    ]
     assert dict(result.samples)[(("__name__", "tgi_queue_size"),)] == 0.0
 
 
@@ -127,8 +129,7 @@ def test_body_over_the_cap_is_refused(upstream):
     assert not result.ok and result.reason == scrape.TOO_LARGE
 
 
-@pytest.mark.parametrize("body", [bytes(range(256)) * 4, b"<html><body>login</body></html>",
-                                  b"tgi_queue_size{ 1\n"])
+@pytest.mark.parametrize("body", [bytes(range(256)) * 4, b"<html><body>login</body></html>", b"tgi_queue_size{ 1\n"])
 def test_unparsable_bodies(upstream, body):
     upstream.body = body
     result = Scraper(upstream.url, 2.0, 1 << 20).scrape(frozenset({"tgi_queue_size"}))

@@ -4,8 +4,7 @@ import pytest
 
 from exporter.config.errors import ConfigError
 from exporter.config.scrape_config import ScrapeConfig
-from exporter.config.settings import (effective_scrape, load_settings, parse_duration, redact_url,
-                               check_scrape)
+from exporter.config.settings import check_scrape, effective_scrape, load_settings, parse_duration, redact_url
 
 
 def test_defaults_are_the_seeds():
@@ -26,20 +25,26 @@ def test_threshold_accepts_zero_negative_and_fractions(raw, expected):
     assert load_settings({"METRIC_THRESHOLD": raw}).metric_threshold == expected
 
 
-@pytest.mark.parametrize("env, line", [
-    ({"METRIC_THRESHOLD": "abc"}, 'env METRIC_THRESHOLD: "abc" is not a number'),
-    ({"METRIC_THRESHOLD": "nan"}, 'env METRIC_THRESHOLD: "nan" is not a number'),
-    ({"APP_PORT": "http"}, 'env APP_PORT: "http" is not a port number'),
-    ({"APP_PORT": "70000"}, 'env APP_PORT: "70000" is out of range (1-65535)'),
-    ({"APP_PORT": "0"}, 'env APP_PORT: "0" is out of range (1-65535)'),
-    ({"METRICS_ENDPOINT": "localhost:8080"}, 'env METRICS_ENDPOINT: "localhost:8080" is not an http:// or https:// URL'),
-    ({"METRIC_TO_CHECK": "tgi queue"}, 'env METRIC_TO_CHECK: "tgi queue" is not a metric name'),
-    ({"SCRAPE_INTERVAL": "soon"}, 'env SCRAPE_INTERVAL: "soon" is not a duration (e.g. 1s, 800ms, 1m30s)'),
-    ({"SCRAPE_INTERVAL": "0s"}, 'env SCRAPE_INTERVAL: "0s" must be a positive duration'),
-    ({"FAILURE_THRESHOLD": "0"}, 'env FAILURE_THRESHOLD: "0" must be at least 1'),
-    ({"ON_FAILURE": "panic"}, 'env ON_FAILURE: "panic" is not one of: unready, ready, hold'),
-    ({"WEB_CONCURRENCY": "4"}, 'env WEB_CONCURRENCY: "4" is refused: llm-healthcheck runs exactly one worker'),
-])
+@pytest.mark.parametrize(
+    "env, line",
+    [
+        ({"METRIC_THRESHOLD": "abc"}, 'env METRIC_THRESHOLD: "abc" is not a number'),
+        ({"METRIC_THRESHOLD": "nan"}, 'env METRIC_THRESHOLD: "nan" is not a number'),
+        ({"APP_PORT": "http"}, 'env APP_PORT: "http" is not a port number'),
+        ({"APP_PORT": "70000"}, 'env APP_PORT: "70000" is out of range (1-65535)'),
+        ({"APP_PORT": "0"}, 'env APP_PORT: "0" is out of range (1-65535)'),
+        (
+            {"METRICS_ENDPOINT": "localhost:8080"},
+            'env METRICS_ENDPOINT: "localhost:8080" is not an http:// or https:// URL',
+        ),
+        ({"METRIC_TO_CHECK": "tgi queue"}, 'env METRIC_TO_CHECK: "tgi queue" is not a metric name'),
+        ({"SCRAPE_INTERVAL": "soon"}, 'env SCRAPE_INTERVAL: "soon" is not a duration (e.g. 1s, 800ms, 1m30s)'),
+        ({"SCRAPE_INTERVAL": "0s"}, 'env SCRAPE_INTERVAL: "0s" must be a positive duration'),
+        ({"FAILURE_THRESHOLD": "0"}, 'env FAILURE_THRESHOLD: "0" must be at least 1'),
+        ({"ON_FAILURE": "panic"}, 'env ON_FAILURE: "panic" is not one of: unready, ready, hold'),
+        ({"WEB_CONCURRENCY": "4"}, 'env WEB_CONCURRENCY: "4" is refused: llm-healthcheck runs exactly one worker'),
+    ],
+)
 def test_bad_values_name_the_variable_and_the_value(env, line):
     with pytest.raises(ConfigError) as err:
         load_settings(env)
@@ -69,8 +74,9 @@ def test_alias_and_name_disagreeing_stops_startup():
 
 
 def test_flags_override_env():
-    settings = load_settings({"APP_PORT": "9000", "METRICS_THRESHOLD": "3"},
-                             {"APP_PORT": "9100", "METRIC_THRESHOLD": "5"})
+    settings = load_settings(
+        {"APP_PORT": "9000", "METRICS_THRESHOLD": "3"}, {"APP_PORT": "9100", "METRIC_THRESHOLD": "5"}
+    )
     assert settings.port == 9100 and settings.metric_threshold == 5
 
 

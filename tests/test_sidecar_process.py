@@ -11,7 +11,8 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import FAST as SUPPORT_FAST, all_captures, capture
+from tests.support import FAST as SUPPORT_FAST
+from tests.support import all_captures, capture
 
 FAST = {**SUPPORT_FAST, "SHUTDOWN_DRAIN_SECONDS": "0.5"}
 
@@ -41,13 +42,17 @@ def test_every_capture_is_scraped_and_judged(start_sidecar, upstream):
     sidecar.wait_ready_to_serve()
     for path in all_captures():
         body = path.read_bytes()
-        expected = sum(s.value for line in body.decode().splitlines()
-                       if line.startswith("tgi_queue_size")
-                       for f in text_string_to_metric_families(line + "\n") for s in f.samples)
+        expected = sum(
+            s.value
+            for line in body.decode().splitlines()
+            if line.startswith("tgi_queue_size")
+            for f in text_string_to_metric_families(line + "\n")
+            for s in f.samples
+        )
         has_metric = any(line.startswith("tgi_queue_size") for line in body.decode().splitlines())
         upstream.body = body
 
-        def judged():
+        def judged(expected=expected, has_metric=has_metric):
             doc = json.loads(sidecar.get("/rules")[1])
             rule = doc["rules"][0]
             if doc["scrape"]["ok"] and doc["scrape"]["empty"] is False:
@@ -60,7 +65,9 @@ def test_every_capture_is_scraped_and_judged(start_sidecar, upstream):
 
 
 def test_a_saturated_capture_goes_unready(start_sidecar, upstream):
-    body = capture("tgi-datadog-integrations-core-3.3.5.prom").replace(b"\ntgi_queue_size 0\n", b"\ntgi_queue_size 17\n")
+    body = capture("tgi-datadog-integrations-core-3.3.5.prom").replace(
+        b"\ntgi_queue_size 0\n", b"\ntgi_queue_size 17\n"
+    )
     assert b"tgi_queue_size 17" in body
     upstream.body = body
     sidecar = start_sidecar({"METRICS_ENDPOINT": upstream.url, **FAST})
@@ -93,8 +100,9 @@ def test_sigterm_turns_unready_then_exits_cleanly(start_sidecar, upstream):
     sidecar.wait_ready_to_serve()
     health_within(sidecar, 200, 5)
     sidecar.signal(signal.SIGTERM)
-    status, body, _ = sidecar.wait_for(lambda: (lambda r: r if r[0] == 503 else None)(sidecar.get("/health")), 2,
-                                       "503 after SIGTERM")
+    status, body, _ = sidecar.wait_for(
+        lambda: (lambda r: r if r[0] == 503 else None)(sidecar.get("/health")), 2, "503 after SIGTERM"
+    )
     assert body == "Unhealthy\n"
     assert sidecar.get("/health?verbose")[1].startswith("[-]shutdown: terminating")
     assert sidecar.proc.wait(20) == 0
@@ -104,23 +112,28 @@ def test_exactly_one_worker_process(start_sidecar, upstream):
     upstream.body = b"tgi_queue_size 1\n"
     sidecar = start_sidecar({"METRICS_ENDPOINT": upstream.url, **FAST})
     sidecar.wait_ready_to_serve()
-    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(sidecar.proc.pid)], capture_output=True,
-                              text=True).stdout.split()
+    children = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(sidecar.proc.pid)], capture_output=True, text=True
+    ).stdout.split()
     assert len(children) == 1
 
 
 def run_serve(env: dict, *args):
     full = {k: v for k, v in os.environ.items() if k not in ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")}
     full.update({"APP_PORT": "1", "BIND_HOST": "127.0.0.1", **env})
-    return subprocess.run([sys.executable, "-m", "exporter", "serve", *args], env=full, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", "serve", *args], env=full, capture_output=True, text=True, timeout=60
+    )
 
 
-@pytest.mark.parametrize("env, args, needle", [
-    ({}, ("--workers", "2"), "--workers 2 is refused: llm-healthcheck runs exactly one worker"),
-    ({"WEB_CONCURRENCY": "3"}, (), 'env WEB_CONCURRENCY: "3" is refused'),
-    ({"GUNICORN_CMD_ARGS": "--workers 4"}, (), "workers=4 (GUNICORN_CMD_ARGS) is refused"),
-])
+@pytest.mark.parametrize(
+    "env, args, needle",
+    [
+        ({}, ("--workers", "2"), "--workers 2 is refused: llm-healthcheck runs exactly one worker"),
+        ({"WEB_CONCURRENCY": "3"}, (), 'env WEB_CONCURRENCY: "3" is refused'),
+        ({"GUNICORN_CMD_ARGS": "--workers 4"}, (), "workers=4 (GUNICORN_CMD_ARGS) is refused"),
+    ],
+)
 def test_more_workers_are_refused_with_the_reason(env, args, needle):
     result = run_serve({"APP_PORT": "18099", **env}, *args)
     assert result.returncode == 2

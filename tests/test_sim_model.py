@@ -18,8 +18,9 @@ def _run(model: ServerModel, rate, until: float, seed: int = 0, every: float = 1
         for at in arrivals.take_until(t):
             model.arrive(at)
         model.advance_to(t)
-        states.append({"t": t, "queue": model.queue_size, "running": model.running,
-                       "reserved": model.kv_reserved_tokens})  # fmt: skip
+        states.append(
+            {"t": t, "queue": model.queue_size, "running": model.running, "reserved": model.kv_reserved_tokens}
+        )
     return states
 
 
@@ -68,9 +69,12 @@ def test_saturated_server_queue_grows_then_drains():
 
 
 def test_kv_budget_limits_the_batch_before_the_slot_count():
-    config = ModelConfig(max_batch_size=64, kv_cache_tokens=4000,
-                         prompt_tokens=Lengths("fixed", 900, 0, 900, 900),
-                         output_tokens=Lengths("fixed", 100, 0, 100, 100))  # fmt: skip
+    config = ModelConfig(
+        max_batch_size=64,
+        kv_cache_tokens=4000,
+        prompt_tokens=Lengths("fixed", 900, 0, 900, 900),
+        output_tokens=Lengths("fixed", 100, 0, 100, 100),
+    )
     model = ServerModel(config, random.Random(0))
     _run(model, lambda t: 20.0, 30.0)
     assert model.running == 4  # 4 x 1000 tokens fill the 4000-token cache

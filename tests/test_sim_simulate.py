@@ -126,20 +126,27 @@ def test_probe_follows_kubelet_thresholds():
     probe = ReadinessProbe(ProbeSpec(period=10, timeout=1, failure_threshold=3, success_threshold=2), phase=5)
     probe.ready = True
     assert not probe.due(4) and probe.due(5)
-    changes = [probe.observe(t, healthy, 0.002) for t, healthy in
-               [(5, False), (15, False), (25, True), (35, False), (45, False), (55, False)]]  # fmt: skip
+    changes = [
+        probe.observe(t, healthy, 0.002)
+        for t, healthy in [(5, False), (15, False), (25, True), (35, False), (45, False), (55, False)]
+    ]
     assert changes == [False, False, False, False, False, True] and not probe.ready
     # Back to ready only after two successes in a row; a slow answer counts as a failure.
-    assert [probe.observe(t, ok, lat) for t, ok, lat in [(65, True, 0.1), (75, True, 2.0), (85, True, 0.1),
-                                                         (95, True, 0.1)]] == [False, False, False, True]  # fmt: skip
+    assert [
+        probe.observe(t, ok, lat) for t, ok, lat in [(65, True, 0.1), (75, True, 2.0), (85, True, 0.1), (95, True, 0.1)]
+    ] == [False, False, False, True]
     assert probe.ready and probe.flips == 2
 
 
 def _cli(*args, cwd=ROOT):
     return subprocess.run(
         [sys.executable, "-m", "exporter", "simulate", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def test_simulate_writes_csv_png_and_summary(tmp_path):
@@ -162,8 +169,17 @@ def test_simulate_writes_csv_png_and_summary(tmp_path):
 def test_compare_prints_both_rule_sets_side_by_side(tmp_path):
     rules = tmp_path / "banded.yaml"
     rules.write_text(HYSTERESIS_RULES)
-    proc = _cli("hovering", "--out", str(tmp_path), "--duration", "15m", "--no-plot",
-                "--compare", "seed:tgi_queue_size:15", str(rules))  # fmt: skip
+    proc = _cli(
+        "hovering",
+        "--out",
+        str(tmp_path),
+        "--duration",
+        "15m",
+        "--no-plot",
+        "--compare",
+        "seed:tgi_queue_size:15",
+        str(rules),
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert "sum(tgi_queue_size) > 15" in lines[2] and "banded.yaml" in lines[2]
@@ -191,9 +207,9 @@ def test_scenario_problems_are_listed_with_positions(tmp_path):
     assert lines == [
         f"{bad}:2:28: probe.failureTreshold: unknown key; allowed: periodSeconds, timeoutSeconds, "
         "failureThreshold, successThreshold, initialDelaySeconds",
-        f"{bad}:3:20: gateway.balance: must be one of round_robin, random, least_request, got \"fastest\"",
+        f'{bad}:3:20: gateway.balance: must be one of round_robin, random, least_request, got "fastest"',
         f"{bad}:5:11: regions[0].name: region name 'a' is used more than once",
-        f"{bad}:6:15: regions[0].replicas: must be a whole number >= 1, got \"two\"",
+        f'{bad}:6:15: regions[0].replicas: must be a whole number >= 1, got "two"',
         f"{bad}:7:11: regions[0].load: constant profile needs 'rate'",
         f"{bad}:8:11: regions[1].name: region name 'a' is used more than once",
         f"{bad}:10:16: regions[1].spill_to[0]: 'mars' is not another region of this scenario",

@@ -1,14 +1,13 @@
 """The HTTP surface through falcon.testing, over a real evaluator fed by a loopback upstream."""
 
-
 import pytest
 from falcon import testing
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.serve.evaluator import Evaluator
 from exporter.config.settings import load_settings
-from exporter.serve.telemetry import build_registry
 from exporter.serve.app import create_app
+from exporter.serve.evaluator import Evaluator
+from exporter.serve.telemetry import build_registry
 
 
 @pytest.fixture
@@ -62,7 +61,12 @@ def test_json_health_on_request(world):
     doc = result.json
     assert result.status_code == 503 and doc["status"] == "Unhealthy"
     rule = doc["rules"][0]
-    assert (rule["name"], rule["state"], rule["value"], rule["thresholds"]) == ("tgi_queue_size", "firing", 12, {"above": 10.0})
+    assert (rule["name"], rule["state"], rule["value"], rule["thresholds"]) == (
+        "tgi_queue_size",
+        "firing",
+        12,
+        {"above": 10.0},
+    )
 
 
 def test_kubelet_accept_gets_plain_text(world):

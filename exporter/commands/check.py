@@ -41,8 +41,11 @@ def _summary(rule) -> tuple[str, ...]:
     else:
         form, limits = "condition", "any series"
     return (
-        rule.name, form, limits,
+        rule.name,
+        form,
+        limits,
         f"for {format_duration(rule.for_seconds)}",
         f"keep_firing_for {format_duration(rule.keep_firing_for_seconds)}",
-        rule.severity, rule.source,
+        rule.severity,
+        rule.source,
     )

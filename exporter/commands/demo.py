@@ -21,8 +21,7 @@ HELP = "Run a simulated TGI and the sidecar against it, printing /health once a 
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--seconds", type=float, default=None,
-                        help="how long to run (env DEMO_SECONDS, default 60)")
+    parser.add_argument("--seconds", type=float, default=None, help="how long to run (env DEMO_SECONDS, default 60)")
 
 
 def run(args) -> int:
@@ -34,15 +33,37 @@ def run(args) -> int:
     upstream_port, sidecar_port = _free_port(), _free_port()
     children = []
     try:
-        children.append(_start([sys.executable, "-m", "exporter", "fake-server", "--engine", "tgi",
-                                "--profile", "demo", "--port", str(upstream_port)], {}, quiet=True))
-        env = {"METRICS_ENDPOINT": f"http://127.0.0.1:{upstream_port}/metrics", "APP_PORT": str(sidecar_port),
-               "BIND_HOST": "127.0.0.1", "SHUTDOWN_DRAIN_SECONDS": "0"}
+        children.append(
+            _start(
+                [
+                    sys.executable,
+                    "-m",
+                    "exporter",
+                    "fake-server",
+                    "--engine",
+                    "tgi",
+                    "--profile",
+                    "demo",
+                    "--port",
+                    str(upstream_port),
+                ],
+                {},
+                quiet=True,
+            )
+        )
+        env = {
+            "METRICS_ENDPOINT": f"http://127.0.0.1:{upstream_port}/metrics",
+            "APP_PORT": str(sidecar_port),
+            "BIND_HOST": "127.0.0.1",
+            "SHUTDOWN_DRAIN_SECONDS": "0",
+        }
         sidecar = _start([sys.executable, "-m", "exporter", "serve"], env, quiet=False)
         children.append(sidecar)
         threading.Thread(target=_relay_transitions, args=(sidecar,), daemon=True).start()
-        print(f"simulated TGI on 127.0.0.1:{upstream_port}, sidecar on 127.0.0.1:{sidecar_port}; "
-              f"rule: sum(tgi_queue_size) > 15; running {seconds:g}s\n")
+        print(
+            f"simulated TGI on 127.0.0.1:{upstream_port}, sidecar on 127.0.0.1:{sidecar_port}; "
+            f"rule: sum(tgi_queue_size) > 15; running {seconds:g}s\n"
+        )
         print(f"{'time':>5}  {'queue':>5}  {'running':>7}  {'decision':<9}  {'http':>4}  {'latency':>9}")
         return _watch(upstream_port, sidecar_port, seconds, children)
     except KeyboardInterrupt:
@@ -67,15 +88,19 @@ def _watch(upstream_port: int, sidecar_port: int, seconds: float, children) -> i
         running = "-" if state is None else state.get("running", "-")
         decision = {200: "ready", 503: "unready"}.get(code, "no answer")
         shown = "-" if latency is None else f"{latency * 1000:.1f} ms"
-        print(f"{time.monotonic() - started:5.0f}  {queue:>5}  {running:>7}  {decision:<9}  "
-              f"{code or '-':>4}  {shown:>9}", flush=True)
+        print(
+            f"{time.monotonic() - started:5.0f}  {queue:>5}  {running:>7}  {decision:<9}  {code or '-':>4}  {shown:>9}",
+            flush=True,
+        )
         if code:
             codes.append(code)
             latencies.append(latency)
         time.sleep(max(0.0, started + tick - time.monotonic()))
     if latencies:
-        print(f"\n{len(codes)} probes: {codes.count(200)} x 200, {codes.count(503)} x 503; /health latency "
-              f"median {statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+        print(
+            f"\n{len(codes)} probes: {codes.count(200)} x 200, {codes.count(503)} x 503; /health latency "
+            f"median {statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
+        )
     return 0
 
 
@@ -113,9 +138,14 @@ def _relay_transitions(sidecar) -> None:
 def _start(argv, env: dict, quiet: bool):
     full_env = {k: v for k, v in os.environ.items() if k not in ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")}
     full_env.update(env)
-    return subprocess.Popen(argv, env=full_env, text=True, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL if quiet else subprocess.PIPE,
-                            stderr=subprocess.DEVNULL if quiet else subprocess.STDOUT)
+    return subprocess.Popen(
+        argv,
+        env=full_env,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL if quiet else subprocess.PIPE,
+        stderr=subprocess.DEVNULL if quiet else subprocess.STDOUT,
+    )
 
 
 def _stop_all(children) -> None:

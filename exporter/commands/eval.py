@@ -25,14 +25,18 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import json
 
+    from exporter.config.settings import load_settings
     from exporter.serve.evaluator import Evaluator
     from exporter.serve.explain import health_document, verbose_lines
     from exporter.serve.logs import configure_logging
-    from exporter.config.settings import load_settings
 
     configure_logging("text", "error")  # the verdict says it all; no per-cycle log lines
-    overrides = {"RULES_PATH": args.rules, "SCRAPE_TIMEOUT": args.timeout,
-                 "SCRAPE_INTERVAL": "1h", "FAILURE_THRESHOLD": "1"}
+    overrides = {
+        "RULES_PATH": args.rules,
+        "SCRAPE_TIMEOUT": args.timeout,
+        "SCRAPE_INTERVAL": "1h",
+        "FAILURE_THRESHOLD": "1",
+    }
     if args.endpoint:
         overrides["METRICS_ENDPOINT"] = args.endpoint
     try:

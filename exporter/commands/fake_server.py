@@ -18,7 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from exporter.sim.pages import ENGINES
     from exporter.sim.profiles import NAMED
 
-    parser.add_argument("--engine", choices=ENGINES, default="tgi", help="which server's metrics to print (default tgi)")
+    parser.add_argument(
+        "--engine", choices=ENGINES, default="tgi", help="which server's metrics to print (default tgi)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to bind; 0 picks a free one (default 8080)")
     load = parser.add_mutually_exclusive_group()
@@ -28,9 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="random seed (default: the profile's own, else 1)")
     parser.add_argument("--max-batch-size", type=int, help="running batch limit (default 16)")
     parser.add_argument("--model-name", help="model_name label for vLLM and SGLang")
-    parser.add_argument("--max-concurrent-requests", type=int, metavar="N",
-                        help="refuse requests beyond N in the server, counted in tgi_request_failure{err=\"overloaded\"} "
-                             "(default 128 for tgi, as TGI's own default; no limit otherwise)")
+    parser.add_argument(
+        "--max-concurrent-requests",
+        type=int,
+        metavar="N",
+        help='refuse requests beyond N in the server, counted in tgi_request_failure{err="overloaded"} '
+        "(default 128 for tgi, as TGI's own default; no limit otherwise)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,19 +16,34 @@ FLAGS = {
     "--rules": ("RULES_PATH", "rule file or directory (env RULES_PATH); without it the seed env vars form one rule"),
     "--metrics-endpoint": ("METRICS_ENDPOINT", "inference server /metrics URL (env METRICS_ENDPOINT)"),
     "--metric-to-check": ("METRIC_TO_CHECK", "seed mode: metric to sum (env METRIC_TO_CHECK, default tgi_queue_size)"),
-    "--metric-threshold": ("METRIC_THRESHOLD", "seed mode: unhealthy when the sum is > this (env METRIC_THRESHOLD, default 15)"),
+    "--metric-threshold": (
+        "METRIC_THRESHOLD",
+        "seed mode: unhealthy when the sum is > this (env METRIC_THRESHOLD, default 15)",
+    ),
     "--scrape-interval": ("SCRAPE_INTERVAL", "time between scrapes, e.g. 1s (env SCRAPE_INTERVAL)"),
     "--scrape-timeout": ("SCRAPE_TIMEOUT", "whole-scrape deadline, below the interval (env SCRAPE_TIMEOUT)"),
-    "--failure-threshold": ("FAILURE_THRESHOLD", "consecutive failed scrapes before on_failure applies (env FAILURE_THRESHOLD)"),
+    "--failure-threshold": (
+        "FAILURE_THRESHOLD",
+        "consecutive failed scrapes before on_failure applies (env FAILURE_THRESHOLD)",
+    ),
     "--on-failure": ("ON_FAILURE", "unready | ready | hold when scrapes keep failing (env ON_FAILURE)"),
     "--on-empty": ("ON_EMPTY", "ready | unready for an empty or `null` body (env ON_EMPTY)"),
     "--max-body-bytes": ("SCRAPE_MAX_BODY_BYTES", "body size cap (env SCRAPE_MAX_BODY_BYTES, default 16 MiB)"),
-    "--history-max-series": ("HISTORY_MAX_SERIES", "series kept for rule evaluation at most (env HISTORY_MAX_SERIES, default 20000)"),
-    "--reload-interval": ("RELOAD_INTERVAL", "how often rule files are checked for changes (env RELOAD_INTERVAL, default 5s)"),
+    "--history-max-series": (
+        "HISTORY_MAX_SERIES",
+        "series kept for rule evaluation at most (env HISTORY_MAX_SERIES, default 20000)",
+    ),
+    "--reload-interval": (
+        "RELOAD_INTERVAL",
+        "how often rule files are checked for changes (env RELOAD_INTERVAL, default 5s)",
+    ),
     "--log-format": ("LOG_FORMAT", "text | json (env LOG_FORMAT)"),
     "--log-level": ("LOG_LEVEL", "debug | info | warning | error (env LOG_LEVEL)"),
     "--threads": ("THREADS", "request threads in the one worker (env THREADS, default 4)"),
-    "--shutdown-drain": ("SHUTDOWN_DRAIN_SECONDS", "after SIGTERM, answer 503 this long before exiting (env SHUTDOWN_DRAIN_SECONDS, default 5s)"),
+    "--shutdown-drain": (
+        "SHUTDOWN_DRAIN_SECONDS",
+        "after SIGTERM, answer 503 this long before exiting (env SHUTDOWN_DRAIN_SECONDS, default 5s)",
+    ),
     "--graceful-timeout": ("GRACEFUL_TIMEOUT", "gunicorn's graceful timeout (env GRACEFUL_TIMEOUT, default 20s)"),
 }
 
@@ -36,16 +51,22 @@ FLAGS = {
 def add_arguments(parser) -> None:
     for flag, (env, text) in FLAGS.items():
         parser.add_argument(flag, dest=env, metavar=env, help=text)
-    parser.add_argument("--enable-reload-endpoint", dest="ENABLE_RELOAD_ENDPOINT", action="store_const",
-                        const="true", help="accept POST /-/reload (env ENABLE_RELOAD_ENDPOINT, default off)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="refused unless 1: rule state lives in the one worker")
+    parser.add_argument(
+        "--enable-reload-endpoint",
+        dest="ENABLE_RELOAD_ENDPOINT",
+        action="store_const",
+        const="true",
+        help="accept POST /-/reload (env ENABLE_RELOAD_ENDPOINT, default off)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="refused unless 1: rule state lives in the one worker"
+    )
 
 
 def run(args) -> int:
+    from exporter.config.settings import load_settings
     from exporter.serve.logs import configure_logging
     from exporter.serve.runtime import build_runtime, describe, install
-    from exporter.config.settings import load_settings
 
     if args.workers is not None and args.workers != 1:
         return _refuse(f"--workers {args.workers} {WORKERS_MESSAGE}")
@@ -66,6 +87,7 @@ def run(args) -> int:
     if app.cfg.workers != 1:
         return _refuse(f"workers={app.cfg.workers} (GUNICORN_CMD_ARGS) {WORKERS_MESSAGE}")
     import logging
+
     logging.getLogger("llm_healthcheck").info("%s", describe(settings, runtime.evaluator))
     app.run()
     return 0
@@ -79,6 +101,7 @@ def _refuse(message: str) -> int:
 
 def _gunicorn_base():
     from gunicorn.app.base import BaseApplication
+
     return BaseApplication
 
 

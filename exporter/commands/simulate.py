@@ -16,14 +16,22 @@ the summaries side by side."""
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", metavar="SCENARIO", help="scenario file, or a shipped scenario name")
-    parser.add_argument("--out", type=Path, default=Path("sim-output"), help="directory for CSV and PNG (default sim-output)")
-    parser.add_argument("--rules", metavar="RULES", help="rule file(s) instead of the scenario's (comma-separated, or seed:METRIC:THRESHOLD)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("sim-output"), help="directory for CSV and PNG (default sim-output)"
+    )
+    parser.add_argument(
+        "--rules",
+        metavar="RULES",
+        help="rule file(s) instead of the scenario's (comma-separated, or seed:METRIC:THRESHOLD)",
+    )
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="run against two rule sets and compare")
     parser.add_argument("--seed", type=int, help="override the scenario's seed")
     parser.add_argument("--duration", metavar="DURATION", help="override the scenario's duration (e.g. 10m)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)")
     progress = parser.add_mutually_exclusive_group()
-    progress.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show the progress bar")
+    progress.add_argument(
+        "--progress", dest="progress", action="store_true", default=None, help="always show the progress bar"
+    )
     progress.add_argument("--no-progress", dest="progress", action="store_false", help="never show it")
 
 
@@ -85,8 +93,10 @@ def _run_pair(scenario, specs, rulesets, args):
 
     jobs = list(zip(specs, rulesets, ["-a", "-b"]))
     if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [_run_one(scenario, spec, rules, args, suffix, show_progress=i == 0)
-                for i, (spec, rules, suffix) in enumerate(jobs)]  # fmt: skip
+        return [
+            _run_one(scenario, spec, rules, args, suffix, show_progress=i == 0)
+            for i, (spec, rules, suffix) in enumerate(jobs)
+        ]
     # Forked, so the scenario (with its rate functions) need not be pickled; only the
     # small summary comes back. The first run draws the progress bar for both.
     ctx = multiprocessing.get_context("fork")
@@ -140,8 +150,11 @@ def _run_one(scenario, spec, ruleset, args, suffix, show_progress=True):
         try:
             from exporter.sim.plot import plot_run
         except ImportError:
-            print("llm-healthcheck simulate: matplotlib is not installed, no plot "
-                  "(pip install 'llm-healthcheck[sim]', or pass --no-plot)", file=sys.stderr)  # fmt: skip
+            print(
+                "llm-healthcheck simulate: matplotlib is not installed, no plot "
+                "(pip install 'llm-healthcheck[sim]', or pass --no-plot)",
+                file=sys.stderr,
+            )
         else:
             png = base.with_suffix(".png")
             plot_run(result, png, _queue_thresholds(scenario, ruleset))
@@ -162,8 +175,13 @@ def _queue_thresholds(scenario, ruleset) -> list[float]:
     from exporter.sim.plot import QUEUE_METRIC
 
     metric = QUEUE_METRIC[scenario.engine]
-    return sorted({rule.above for rule in ruleset.rules
-                   if rule.above is not None and rule.severity == "unready" and metric in rule.expr_text})  # fmt: skip
+    return sorted(
+        {
+            rule.above
+            for rule in ruleset.rules
+            if rule.above is not None and rule.severity == "unready" and metric in rule.expr_text
+        }
+    )
 
 
 def _duration(text: str) -> float:

@@ -132,8 +132,11 @@ def effective_scrape(settings: Settings, from_rules: ScrapeConfig) -> ScrapeConf
 def check_scrape(config: ScrapeConfig, origin: str = "settings") -> list[Problem]:
     """The cross-field rule: the timeout must end before the next scrape is due."""
     if config.timeout >= config.interval:
-        return [Problem(origin, message=f"scrape timeout {config.timeout:g}s must be below "
-                                        f"the interval {config.interval:g}s")]
+        return [
+            Problem(
+                origin, message=f"scrape timeout {config.timeout:g}s must be below the interval {config.interval:g}s"
+            )
+        ]
     return []
 
 
@@ -150,9 +153,15 @@ def _merge_threshold_alias(raw: dict, problems: list) -> None:
     except ValueError:
         same = main.strip() == alias.strip()
     if not same:
-        problems.append(Problem("env METRICS_THRESHOLD", message=(
-            f'"{alias}" differs from METRIC_THRESHOLD "{main}"; set only one '
-            "(METRICS_THRESHOLD is an alias of METRIC_THRESHOLD)")))
+        problems.append(
+            Problem(
+                "env METRICS_THRESHOLD",
+                message=(
+                    f'"{alias}" differs from METRIC_THRESHOLD "{main}"; set only one '
+                    "(METRICS_THRESHOLD is an alias of METRIC_THRESHOLD)"
+                ),
+            )
+        )
 
 
 def _check_workers(environ, problems: list) -> None:
@@ -162,9 +171,11 @@ def _check_workers(environ, problems: list) -> None:
         problems.append(Problem("env WEB_CONCURRENCY", message=f'"{value}" {WORKERS_MESSAGE}'))
 
 
-WORKERS_MESSAGE = ("is refused: llm-healthcheck runs exactly one worker, because rule state and "
-                   "hysteresis live in that worker's memory and several workers would each scrape "
-                   "the inference server and could answer the kubelet differently")
+WORKERS_MESSAGE = (
+    "is refused: llm-healthcheck runs exactly one worker, because rule state and "
+    "hysteresis live in that worker's memory and several workers would each scrape "
+    "the inference server and could answer the kubelet differently"
+)
 
 
 def _parse_float(text: str) -> float:
@@ -260,14 +271,14 @@ def _choice(options):
         if lowered not in options:
             raise ValueError(f"is not one of: {', '.join(options)}")
         return lowered
+
     return parse
 
 
 def redact_url(url: str) -> str:
     """Hide userinfo and token-like query values before a URL reaches a log or /rules."""
     url = re.sub(r"^(\w+://)[^/@]*@", r"\1***@", url)
-    return re.sub(r"(?i)([?&](?:token|access_token|apikey|api_key|key|password|secret)=)[^&]*",
-                  r"\1***", url)
+    return re.sub(r"(?i)([?&](?:token|access_token|apikey|api_key|key|password|secret)=)[^&]*", r"\1***", url)
 
 
 ENV_NAMES = tuple(_env_table()) + ("METRICS_THRESHOLD",)

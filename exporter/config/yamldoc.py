@@ -171,8 +171,12 @@ class _StrictLoader(yaml.SafeLoader):
             # One problem per use, naming the anchor; the anchor itself is then not a second problem.
             self._unused_anchors.pop(event.anchor, None)
             self._problems.append(
-                YamlProblem(mark.line + 1, mark.column + 1,
-                            f"alias *{event.anchor}: anchors and aliases are not allowed in rule files; write the value out"))
+                YamlProblem(
+                    mark.line + 1,
+                    mark.column + 1,
+                    f"alias *{event.anchor}: anchors and aliases are not allowed in rule files; write the value out",
+                )
+            )
             # An empty value instead of the shared node: nested aliases ("billion laughs")
             # must not expand when the document is walked.
             self.get_event()
@@ -185,8 +189,12 @@ class _StrictLoader(yaml.SafeLoader):
         node = super().get_single_node()
         for anchor, mark in self._unused_anchors.items():
             self._problems.append(
-                YamlProblem(mark.line + 1, mark.column + 1,
-                            f"anchor &{anchor}: anchors and aliases are not allowed in rule files; remove it"))
+                YamlProblem(
+                    mark.line + 1,
+                    mark.column + 1,
+                    f"anchor &{anchor}: anchors and aliases are not allowed in rule files; remove it",
+                )
+            )
         return node
 
 

@@ -20,7 +20,8 @@ value exceeds 10 and, once on, stays on until the value drops below 6.
 import math
 from dataclasses import dataclass, field
 
-from exporter.promql import PromQLError, evaluate as evaluate_expr
+from exporter.promql import PromQLError
+from exporter.promql import evaluate as evaluate_expr
 from exporter.rules.model import Rule, RuleSet
 
 OK, PENDING, FIRING, RECOVERING = "ok", "pending", "firing", "recovering"
@@ -101,8 +102,18 @@ def hold(ruleset: RuleSet, state: EngineState, now: float, reason: str):
         if previous is None:
             statuses.append(RuleStatus(rule, OK, None, now, reason))
         else:
-            statuses.append(RuleStatus(rule, previous.state, previous.value, previous.since,
-                                       previous.reason, previous.series, None, previous.error))
+            statuses.append(
+                RuleStatus(
+                    rule,
+                    previous.state,
+                    previous.value,
+                    previous.since,
+                    previous.reason,
+                    previous.series,
+                    None,
+                    previous.error,
+                )
+            )
     return EngineState({s.rule.definition(): s for s in statuses}), tuple(statuses)
 
 
@@ -133,8 +144,9 @@ def _evaluate_expr(rule: Rule, history, now: float, lookback: float, results: di
     return found
 
 
-def _evaluate_rule(rule: Rule, previous: RuleStatus | None, history, now: float, lookback: float,
-                   results: dict) -> RuleStatus:  # fmt: skip
+def _evaluate_rule(
+    rule: Rule, previous: RuleStatus | None, history, now: float, lookback: float, results: dict
+) -> RuleStatus:
     old = previous.series if previous else ()
     result, err = _evaluate_expr(rule, history, now, lookback, results)
     if err is not None:
@@ -236,8 +248,15 @@ def _step_series(rule: Rule, old: SeriesStatus | None, labels: Labels, value, no
         # included, would come out as it was, so the status stays the same object.
         return old
     since = old.since if old and old.state == new else now
-    return SeriesStatus(labels, new, value, since, active_since, cleared_at,
-                        _series_reason(rule, new, value, now, active_since, cleared_at))
+    return SeriesStatus(
+        labels,
+        new,
+        value,
+        since,
+        active_since,
+        cleared_at,
+        _series_reason(rule, new, value, now, active_since, cleared_at),
+    )
 
 
 # States whose reason and timers do not move with the clock while the value stands still.
@@ -258,9 +277,16 @@ def _aggregate(rule: Rule, previous: RuleStatus | None, series: tuple, now: floa
         worst = max(series, key=lambda s: (_SEVERITY_ORDER[s.state], _magnitude(rule, s.value)), default=None)
     state = worst.state if worst else OK
     changed = previous is not None and previous.state != state
-    if (error is None and previous is not None and not changed and previous.error is None
-            and previous.previous_state is None and previous.rule is rule and _same_series(series, previous.series)
-            and (series or previous.reason == "no data")):
+    if (
+        error is None
+        and previous is not None
+        and not changed
+        and previous.error is None
+        and previous.previous_state is None
+        and previous.rule is rule
+        and _same_series(series, previous.series)
+        and (series or previous.reason == "no data")
+    ):
         # The same series objects, so the same worst one: every field would come out as it
         # was. (With no series, only if the reason is too: a held status may carry another.)
         return previous
@@ -274,14 +300,13 @@ def _aggregate(rule: Rule, previous: RuleStatus | None, series: tuple, now: floa
             reason += f" ({_label_text(worst.labels)}; {len(series)} series)"
     value = worst.value if worst else None
     since = previous.since if previous is not None and not changed else now
-    return RuleStatus(rule, state, value, since, reason, series,
-                      previous.state if changed else None, error)
+    return RuleStatus(rule, state, value, since, reason, series, previous.state if changed else None, error)
 
 
 def _same_series(a: tuple, b: tuple) -> bool:
     if len(a) != len(b):
         return False
-    for x, y in zip(a, b):
+    for x, y in zip(a, b):  # noqa: SIM110 (a plain loop: this runs every cycle, all() is slower)
         if x is not y:
             return False
     return True
@@ -298,8 +323,7 @@ def _series_reason(rule: Rule, state: str, value, now: float, active_since, clea
     if value is None and state == OK:
         return "no data"
     if state == RECOVERING:
-        return (f"cleared {_duration(now - cleared_at)} ago, keeps firing for "
-                f"{_duration(rule.keep_firing_for_seconds)}")
+        return f"cleared {_duration(now - cleared_at)} ago, keeps firing for {_duration(rule.keep_firing_for_seconds)}"
     text = _compare_text(rule, value, state in _CONDITION_ON)
     if state == PENDING:
         text += f" for {_duration(now - active_since)} of {_duration(rule.for_seconds)}"

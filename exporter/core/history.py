@@ -19,10 +19,8 @@ from exporter.promql.numeric import EPS, STALE
 Labels = tuple[tuple[str, str], ...]  # sorted by name, INCLUDING ("__name__", metric_name)
 
 
-
 _NAME = "__name__"
 _NEG_INF = float("-inf")
-
 
 
 class Series:
@@ -31,8 +29,19 @@ class Series:
     `times` may be the list its History shares between the series scraped every time:
     read it, never change it from outside."""
 
-    __slots__ = ("labels", "label_map", "name", "labels_without_name", "times", "values", "stale",
-                 "resets", "dropped", "_last_real", "_seen")
+    __slots__ = (
+        "labels",
+        "label_map",
+        "name",
+        "labels_without_name",
+        "times",
+        "values",
+        "stale",
+        "resets",
+        "dropped",
+        "_last_real",
+        "_seen",
+    )
 
     def __init__(self, labels: Labels):
         self.labels = labels
@@ -158,7 +167,7 @@ class Series:
         resets = self.resets
         if resets and resets[0] <= self.dropped:
             # A reset at the new first sample compares with a dropped one: no window sees it.
-            del resets[:bisect_right(resets, self.dropped)]
+            del resets[: bisect_right(resets, self.dropped)]
 
 
 class History:
@@ -427,4 +436,3 @@ def _normalise(labels: Labels) -> Labels:
 
 def _show(labels: Labels) -> str:
     return "{" + ", ".join(f'{k}="{v}"' for k, v in labels) + "}"
-

@@ -24,7 +24,13 @@ ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
 
 # Failure reasons, also the values of llm_healthcheck_scrape_failures_total{reason}.
 REFUSED, TIMEOUT, HTTP_STATUS, TOO_LARGE, UNPARSABLE, CONNECTION = (
-    "refused", "timeout", "http_status", "too_large", "unparsable", "connection")
+    "refused",
+    "timeout",
+    "http_status",
+    "too_large",
+    "unparsable",
+    "connection",
+)
 FAILURE_REASONS = (REFUSED, TIMEOUT, HTTP_STATUS, TOO_LARGE, UNPARSABLE, CONNECTION)
 
 
@@ -56,8 +62,7 @@ class Scraper:
         self._host = parts.hostname or "localhost"
         self._port = parts.port or (443 if self._https else 80)
         self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        self._headers = {"Accept": ACCEPT, "Accept-Encoding": "identity",
-                         "User-Agent": "llm-healthcheck"}
+        self._headers = {"Accept": ACCEPT, "Accept-Encoding": "identity", "User-Agent": "llm-healthcheck"}
         if parts.username is not None:
             creds = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
             self._headers["Authorization"] = "Basic " + base64.b64encode(creds.encode()).decode()
@@ -78,8 +83,13 @@ class Scraper:
             return ScrapeResult(True, samples, duration=self._clock() - started, status=status)
         except ScrapeFailure as failure:
             self.close()
-            return ScrapeResult(False, reason=failure.reason, error=str(failure),
-                                duration=self._clock() - started, status=failure.status)
+            return ScrapeResult(
+                False,
+                reason=failure.reason,
+                error=str(failure),
+                duration=self._clock() - started,
+                status=failure.status,
+            )
 
     def close(self) -> None:
         if self._conn is not None:
@@ -105,8 +115,9 @@ class Scraper:
         if self._conn is None:
             remaining = _remaining(deadline, self._clock)
             if self._https:
-                self._conn = http.client.HTTPSConnection(self._host, self._port, timeout=remaining,
-                                                         context=ssl.create_default_context())
+                self._conn = http.client.HTTPSConnection(
+                    self._host, self._port, timeout=remaining, context=ssl.create_default_context()
+                )
             else:
                 self._conn = http.client.HTTPConnection(self._host, self._port, timeout=remaining)
             self._conn.connect()
@@ -122,8 +133,7 @@ class Scraper:
     def _read_body(self, response, sock, deadline: float) -> bytes:
         length = response.getheader("Content-Length")
         if length and length.isdigit() and int(length) > self.max_body_bytes:
-            raise ScrapeFailure(TOO_LARGE, f"body of {length} bytes is over the "
-                                           f"{self.max_body_bytes}-byte cap")
+            raise ScrapeFailure(TOO_LARGE, f"body of {length} bytes is over the {self.max_body_bytes}-byte cap")
         chunks, size = [], 0
         while True:
             sock.settimeout(_remaining(deadline, self._clock))
@@ -240,9 +250,10 @@ def _all_sample_lines(text: str) -> list[str]:
 # unusual line; for the lines matched here the result is the same as its parser's (the fuzz
 # tests compare both).
 _SIMPLE_LINE = re.compile(
-    r'([a-zA-Z_:][a-zA-Z0-9_:]*)'
+    r"([a-zA-Z_:][a-zA-Z0-9_:]*)"
     r'(?:\{((?:[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*,?)?)\})?'
-    r' ([0-9A-Za-z.+\-]+)(?: -?[0-9]+)?')
+    r" ([0-9A-Za-z.+\-]+)(?: -?[0-9]+)?"
+)
 _LABEL_PAIR = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"\\]*)"')
 _LABELS_CACHE: dict = {}  # (name, label text) -> sorted labels with __name__
 _LABELS_CACHE_LIMIT = 50_000
@@ -282,8 +293,7 @@ def _library_value(token: str) -> float:
 
 def _parse_with_library(line: str):
     try:
-        samples = [sample for family in text_string_to_metric_families(line + "\n")
-                   for sample in family.samples]
+        samples = [sample for family in text_string_to_metric_families(line + "\n") for sample in family.samples]
         if len(samples) != 1:
             raise ValueError(f"expected one sample in {line[:80]!r}")
         sample = samples[0]

@@ -9,8 +9,18 @@ from .errors import PromQLError
 from .numeric import format_value, kahan_inc, quantile
 
 SUPPORTED = (
-    "sum", "min", "max", "avg", "count", "group", "stddev", "stdvar",
-    "topk", "bottomk", "quantile", "count_values",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "count",
+    "group",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "quantile",
+    "count_values",
 )
 
 

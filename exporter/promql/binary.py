@@ -135,7 +135,9 @@ def vector_vector(op: str, lhs: list, rhs: list, matching: Matching, return_bool
             metric = L.drop_name(metric)
         if card == "one-to-one":
             if key in matched:
-                raise PromQLError("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)")
+                raise PromQLError(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+                )
             matched[key] = None
         else:
             seen = matched.setdefault(key, set())

@@ -35,12 +35,28 @@ def _lookup(table, key, default=None):
         if k == key:
             return v
     return default
+
+
 _SCALAR_FUNCTIONS = {"time", "pi", "scalar"}
 INSTANT_FUNCTIONS = (
     set(functions.ELEMENTWISE)
     | set(functions.DATE_FUNCTIONS)
-    | {"round", "clamp", "clamp_min", "clamp_max", "timestamp", "absent", "scalar", "vector",
-       "time", "pi", "sort", "sort_desc", "histogram_quantile", "absent_over_time"}
+    | {
+        "round",
+        "clamp",
+        "clamp_min",
+        "clamp_max",
+        "timestamp",
+        "absent",
+        "scalar",
+        "vector",
+        "time",
+        "pi",
+        "sort",
+        "sort_desc",
+        "histogram_quantile",
+        "absent_over_time",
+    }
 )
 SUPPORTED_FUNCTIONS = frozenset(INSTANT_FUNCTIONS | set(functions.RANGE_FUNCTIONS))
 
@@ -81,7 +97,9 @@ def compile_tree(text: str):
     except RecursionError:
         raise PromQLError("expression is nested too deeply") from None
     if root.kind == "matrix":
-        raise PromQLError("range vector results are not supported; wrap the range selector in a function such as rate()")
+        raise PromQLError(
+            "range vector results are not supported; wrap the range selector in a function such as rate()"
+        )
     if root.kind == "string":
         raise PromQLError("string results are not supported")
     return root, info
@@ -201,7 +219,7 @@ def _aggregate(e, info: Compiled):
     if op == "count_values":
         label = _build(e.param, info)
         if not isinstance(label, nodes.String):
-            raise PromQLError('count_values expects a string literal as its label name')
+            raise PromQLError("count_values expects a string literal as its label name")
         if not without:
             names.append(label.value)
         return nodes.Aggregate(op, expr, Grouping(names, without), label)

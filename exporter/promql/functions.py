@@ -3,7 +3,7 @@
 import math
 import operator
 from bisect import bisect_right
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from exporter.promql.numeric import EPS
 
@@ -99,8 +99,12 @@ def extrapolated_vector(series_list, start, end, rng, is_counter, is_rate) -> li
         first_v = values[lo]
         result = values[hi - 1] - first_v
         if is_counter and result > 0 and first_v >= 0 and sampled * (first_v / result) < to_start:
-            out.append((s.labels_without_name, result * _factor(result, first_v, sampled, to_start, to_end,
-                                                                rng, is_counter, is_rate)))
+            out.append(
+                (
+                    s.labels_without_name,
+                    result * _factor(result, first_v, sampled, to_start, to_end, rng, is_counter, is_rate),
+                )
+            )
         else:
             out.append((s.labels_without_name, result * base))
     return out
@@ -440,7 +444,7 @@ def sort_vector(vector: list, descending: bool) -> list:
 
 
 def _utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(int(seconds), tz=timezone.utc)
+    return datetime.fromtimestamp(int(seconds), tz=UTC)
 
 
 def _days_in_month(t: datetime) -> float:
@@ -471,6 +475,15 @@ def date_value(fn, seconds: float) -> float:
 
 
 __all__ = [
-    "RANGE_FUNCTIONS", "ELEMENTWISE", "DATE_FUNCTIONS", "apply_elementwise", "round_vector",
-    "clamp", "absent_labels", "sort_vector", "date_value", "histogram_quantile", "HistogramPlan",
+    "RANGE_FUNCTIONS",
+    "ELEMENTWISE",
+    "DATE_FUNCTIONS",
+    "apply_elementwise",
+    "round_vector",
+    "clamp",
+    "absent_labels",
+    "sort_vector",
+    "date_value",
+    "histogram_quantile",
+    "HistogramPlan",
 ]

@@ -125,8 +125,9 @@ class RangeFunction:
         rng = self.matrix.range
         if self.extrapolated is not None:
             is_counter, is_rate = self.extrapolated
-            out = functions.extrapolated_vector(self.matrix.selector.series(ctx.history), start, end, rng,
-                                                is_counter, is_rate)
+            out = functions.extrapolated_vector(
+                self.matrix.selector.series(ctx.history), start, end, rng, is_counter, is_rate
+            )
             return _unique(out) if self.check_unique else out
         impl = self.impl
         out = []

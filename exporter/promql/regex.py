@@ -9,10 +9,20 @@ rather than a pattern that silently matches something else.
 import re
 
 _POSIX = {
-    "alnum": "0-9A-Za-z", "alpha": "A-Za-z", "ascii": "\\x00-\\x7f", "blank": "\\t ",
-    "cntrl": "\\x00-\\x1f\\x7f", "digit": "0-9", "graph": "!-~", "lower": "a-z",
-    "print": " -~", "punct": "!-/:-@\\[-`{-~", "space": "\\t\\n\\v\\f\\r ",
-    "upper": "A-Z", "word": "0-9A-Za-z_", "xdigit": "0-9A-Fa-f",
+    "alnum": "0-9A-Za-z",
+    "alpha": "A-Za-z",
+    "ascii": "\\x00-\\x7f",
+    "blank": "\\t ",
+    "cntrl": "\\x00-\\x1f\\x7f",
+    "digit": "0-9",
+    "graph": "!-~",
+    "lower": "a-z",
+    "print": " -~",
+    "punct": "!-/:-@\\[-`{-~",
+    "space": "\\t\\n\\v\\f\\r ",
+    "upper": "A-Z",
+    "word": "0-9A-Za-z_",
+    "xdigit": "0-9A-Fa-f",
 }
 _FLAGS = re.compile(r"\(\?([a-zA-Z]*(?:-[a-zA-Z]+)?)\)")
 
@@ -56,7 +66,7 @@ def _alternatives(p: str, i: int, top: bool) -> tuple[list[str], int]:
                 raise RegexSyntaxError("the U (ungreedy) flag is not supported")
             rest, i = _alternatives(p, _FLAGS.match(p, i).end(), top)
 
-            def wrap(text: str) -> str:
+            def wrap(text: str, flags: str = flags) -> str:
                 return f"(?{flags}:{text})" if flags and text else text
 
             alternatives.append("".join(current) + wrap(rest[0]))

@@ -18,12 +18,12 @@ from importlib import resources
 
 import jsonschema
 
-from exporter.config.durations import format_duration, parse_duration  # noqa: F401 (re-exported)
+from exporter.config.durations import format_duration, parse_duration
 from exporter.config.errors import ConfigError, Problem
-from exporter.promql import PromQLError, compile_expr
 from exporter.config.scrape_config import ScrapeConfig
-from exporter.rules.model import Rule, RuleSet
 from exporter.config.yamldoc import Document, parse_document, surprise_hint, surprising_number
+from exporter.promql import PromQLError, compile_expr
+from exporter.rules.model import Rule, RuleSet
 
 # The evaluator keeps history in memory for the longest range any rule reads; capping it keeps
 # that memory bounded whatever a rule asks for. `for` and `keep_firing_for` share the cap so a
@@ -34,14 +34,28 @@ MAX_RANGE_SECONDS = 3600
 MAX_FILE_BYTES = 1 << 20
 
 _DURATION_KEYS = frozenset({"for", "keep_firing_for", "interval", "timeout"})
-_TYPE_WORDS = {"string": "text", "number": "a number", "integer": "a whole number",
-               "object": "a mapping", "array": "a list", "boolean": "true or false"}
+_TYPE_WORDS = {
+    "string": "text",
+    "number": "a number",
+    "integer": "a whole number",
+    "object": "a mapping",
+    "array": "a list",
+    "boolean": "true or false",
+}
 # Keys people bring from Prometheus alerting rules or guess from the word "threshold".
 _KEY_HINTS = {
-    "threshold": "above or below", "alert": "name", "expression": "expr", "query": "expr",
-    "annotations": "description", "summary": "description", "keep_firing": "keep_firing_for",
-    "recover": "recover_below or recover_above", "url": "endpoint", "scrape_interval": "interval",
-    "scrape_timeout": "timeout", "groups": "rules",
+    "threshold": "above or below",
+    "alert": "name",
+    "expression": "expr",
+    "query": "expr",
+    "annotations": "description",
+    "summary": "description",
+    "keep_firing": "keep_firing_for",
+    "recover": "recover_below or recover_above",
+    "url": "endpoint",
+    "scrape_interval": "interval",
+    "scrape_timeout": "timeout",
+    "groups": "rules",
 }
 
 
@@ -52,8 +66,10 @@ def resolve_rule_files(path: str) -> list[str]:
     besides the top-level symlinks that point into them, and only the symlinks are the files."""
     if os.path.isdir(path):
         names = sorted(
-            name for name in os.listdir(path)
-            if not name.startswith(".") and name.endswith((".yaml", ".yml"))
+            name
+            for name in os.listdir(path)
+            if not name.startswith(".")
+            and name.endswith((".yaml", ".yml"))
             and not os.path.isdir(os.path.join(path, name))
         )
         if not names:
@@ -105,9 +121,14 @@ def seed_ruleset(metric: str, threshold: float) -> RuleSet:
     threshold = float(threshold)
     if not math.isfinite(threshold):
         raise ConfigError([Problem("env METRIC_THRESHOLD", message=f'"{threshold}" is not a finite number')])
-    rule = Rule(name=metric, expr_text=expr_text, expr=expr, above=threshold,
-                description=f"seed mode: unready while the sum of {metric} is above {threshold:g}",
-                source=where)
+    rule = Rule(
+        name=metric,
+        expr_text=expr_text,
+        expr=expr,
+        above=threshold,
+        description=f"seed mode: unready while the sum of {metric} is above {threshold:g}",
+        source=where,
+    )
     digest = hashlib.sha256(f"seed\0{metric}\0{threshold!r}".encode()).hexdigest()
     return RuleSet((rule,), ScrapeConfig(), digest, ())
 
@@ -134,7 +155,10 @@ def _read_capped(file: str) -> tuple[bytes, str]:
     except OSError as err:
         return b"", f"cannot read: {(err.strerror or str(err)).lower()}"
     if len(data) > MAX_FILE_BYTES:
-        return data, f"file is larger than {MAX_FILE_BYTES // (1 << 20)} MiB; rule files are small, is this the right file?"
+        return (
+            data,
+            f"file is larger than {MAX_FILE_BYTES // (1 << 20)} MiB; rule files are small, is this the right file?",
+        )
     return data, ""
 
 
@@ -193,9 +217,11 @@ class _Loader:
         if timeout is not None and timeout <= 0:
             ctx.add(("scrape", "timeout"), f"timeout: {ctx.shown(('scrape', 'timeout'))} must be greater than zero")
         elif timeout is not None and interval and timeout >= interval:
-            ctx.add(("scrape", "timeout"),
-                    f"timeout: {ctx.shown(('scrape', 'timeout'))} must be less than interval "
-                    f"({ctx.shown(('scrape', 'interval'))}), or scrapes would overlap")
+            ctx.add(
+                ("scrape", "timeout"),
+                f"timeout: {ctx.shown(('scrape', 'timeout'))} must be less than interval "
+                f"({ctx.shown(('scrape', 'interval'))}), or scrapes would overlap",
+            )
         self.scrape = ScrapeConfig(**values)
 
     def _load_rule(self, ctx, index: int, entry: dict, bad_paths) -> None:
@@ -216,21 +242,35 @@ class _Loader:
             if key in ok:
                 seconds[key] = _duration_seconds(ok[key])
                 if seconds[key] > MAX_RANGE_SECONDS:
-                    ctx.add(base + (key,), f"{key}: {ctx.shown(base + (key,))} is longer than the "
-                                           f"{format_duration(MAX_RANGE_SECONDS)} limit")
+                    ctx.add(
+                        base + (key,),
+                        f"{key}: {ctx.shown(base + (key,))} is longer than the "
+                        f"{format_duration(MAX_RANGE_SECONDS)} limit",
+                    )
         if compiled is not None and "above" not in entry and "below" not in entry and compiled.value_type == "scalar":
-            ctx.add(base + ("expr",), "expr: a condition rule (no above or below) needs an expression that "
-                                          "returns series, and this one returns a scalar; add above or below")
+            ctx.add(
+                base + ("expr",),
+                "expr: a condition rule (no above or below) needs an expression that "
+                "returns series, and this one returns a scalar; add above or below",
+            )
         if len(ctx.problems) > failed_before or set(ok) != set(entry) or compiled is None:
             return
-        self.rules.append(Rule(
-            name=name, expr_text=ok["expr"], expr=compiled,
-            above=_float(ok.get("above")), below=_float(ok.get("below")),
-            recover_below=_float(ok.get("recover_below")), recover_above=_float(ok.get("recover_above")),
-            for_seconds=seconds.get("for", 0.0), keep_firing_for_seconds=seconds.get("keep_firing_for", 0.0),
-            severity=ok.get("severity", "unready"), description=ok.get("description", "").strip(),
-            source=ctx.where(base, key=False, line_only=True),
-        ))
+        self.rules.append(
+            Rule(
+                name=name,
+                expr_text=ok["expr"],
+                expr=compiled,
+                above=_float(ok.get("above")),
+                below=_float(ok.get("below")),
+                recover_below=_float(ok.get("recover_below")),
+                recover_above=_float(ok.get("recover_above")),
+                for_seconds=seconds.get("for", 0.0),
+                keep_firing_for_seconds=seconds.get("keep_firing_for", 0.0),
+                severity=ok.get("severity", "unready"),
+                description=ok.get("description", "").strip(),
+                source=ctx.where(base, key=False, line_only=True),
+            )
+        )
 
     def _compile(self, ctx, base, ok):
         text = ok.get("expr")
@@ -243,8 +283,11 @@ class _Loader:
             ctx.add(path, f"expr: {_lower_first(str(err))}")
             return None
         if compiled.max_range_seconds > MAX_RANGE_SECONDS:
-            ctx.add(path, f"expr: reads a range of {format_duration(compiled.max_range_seconds)}, longer than the "
-                          f"{format_duration(MAX_RANGE_SECONDS)} of history the sidecar keeps")
+            ctx.add(
+                path,
+                f"expr: reads a range of {format_duration(compiled.max_range_seconds)}, longer than the "
+                f"{format_duration(MAX_RANGE_SECONDS)} of history the sidecar keeps",
+            )
             return None
         return compiled
 
@@ -256,19 +299,25 @@ class _Loader:
         if "above" in ok and "below" in ok:
             ctx.add(base + ("below",), "below: a rule has either above or below, not both; write two rules", key=True)
             return
-        pairs = (("recover_below", "above", "recover_above", lambda r, t: r <= t, "greater", "below"),
-                 ("recover_above", "below", "recover_below", lambda r, t: r >= t, "less", "above"))
+        pairs = (
+            ("recover_below", "above", "recover_above", lambda r, t: r <= t, "greater", "below"),
+            ("recover_above", "below", "recover_below", lambda r, t: r >= t, "less", "above"),
+        )
         for key, trip, other, fits, wrong, side in pairs:
             if key not in ok:
                 continue
             if trip not in ok:
                 other_trip = "below" if trip == "above" else "above"
                 hint = f"; with {other_trip} use {other}" if other_trip in ok else ""
-                ctx.add(base + (key,), f"{key} needs {trip} (it is where a rule tripped by {trip} clears){hint}",
-                        key=True)
+                ctx.add(
+                    base + (key,), f"{key} needs {trip} (it is where a rule tripped by {trip} clears){hint}", key=True
+                )
             elif not fits(ok[key], ok[trip]):
-                ctx.add(base + (key,), f"{key}: {ctx.shown(base + (key,))} must not be {wrong} than {trip} "
-                                       f"({ctx.shown(base + (trip,))}); the band lies {side} the trip threshold")
+                ctx.add(
+                    base + (key,),
+                    f"{key}: {ctx.shown(base + (key,))} must not be {wrong} than {trip} "
+                    f"({ctx.shown(base + (trip,))}); the band lies {side} the trip threshold",
+                )
 
 
 class _FileContext:
@@ -398,13 +447,17 @@ def _describe(ctx: _FileContext, path: tuple, error) -> str:
     validator = error.validator
     if validator == "type":
         wanted = error.validator_value
-        wanted = _TYPE_WORDS.get(wanted, wanted) if isinstance(wanted, str) else " or ".join(_TYPE_WORDS[w] for w in wanted)
+        wanted = (
+            _TYPE_WORDS.get(wanted, wanted) if isinstance(wanted, str) else " or ".join(_TYPE_WORDS[w] for w in wanted)
+        )
         return f"{key}: want {wanted}, got {_kind(value, shown)}{suffix}"
     if validator == "enum":
         return f"{key}: want one of {', '.join(error.validator_value)}, got {_kind(value, shown)}{suffix}"
     if validator == "pattern" and key == "name":
-        return (f"name: {shown} is not a valid rule name; use letters, digits and _ . : -, starting with a letter "
-                f"or _, at most 128 characters")
+        return (
+            f"name: {shown} is not a valid rule name; use letters, digits and _ . : -, starting with a letter "
+            f"or _, at most 128 characters"
+        )
     if validator == "pattern" and key == "endpoint":
         return f"endpoint: {shown} is not an http:// or https:// URL"
     if validator == "minLength":

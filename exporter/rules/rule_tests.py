@@ -27,12 +27,12 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from exporter.core import engine
 from exporter.config.errors import ConfigError, Problem
+from exporter.config.yamldoc import parse_document
+from exporter.core import engine
 from exporter.core.history import History
 from exporter.rules.loader import MAX_RANGE_SECONDS, load_rules, parse_duration
 from exporter.rules.series_notation import SeriesNotationError, expand_values
-from exporter.config.yamldoc import parse_document
 
 _MAX_STEPS = 1_000_000  # a typo like eval_time: 10y must not spin for hours
 _STATES = engine.STATES
@@ -98,8 +98,14 @@ def run_test_file(path: str) -> FileReport:
         for expectation in case.expectations:
             for name, *_rest, line, col in expectation.rules:
                 if name not in names:
-                    report.problems.append(Problem(path, line, col, message=f'test "{case.name}": no rule named "{name}" '
-                                                                            f'in {", ".join(rule_paths)}'))
+                    report.problems.append(
+                        Problem(
+                            path,
+                            line,
+                            col,
+                            message=f'test "{case.name}": no rule named "{name}" in {", ".join(rule_paths)}',
+                        )
+                    )
     if report.problems:
         return report
     for case in cases:
@@ -147,8 +153,10 @@ def _compare(path, case, expectation, statuses, report) -> None:
         if ready != expectation.ready:
             blocking = [s.rule.name for s in statuses if s.blocking]
             why = f" (blocking: {', '.join(blocking)})" if blocking else " (no rule blocks)"
-            report.failures.append(at.format(line=expectation.line, col=expectation.col)
-                                   + f"expected {_ready_word(expectation.ready)}, got {_ready_word(ready)}{why}")
+            report.failures.append(
+                at.format(line=expectation.line, col=expectation.col)
+                + f"expected {_ready_word(expectation.ready)}, got {_ready_word(ready)}{why}"
+            )
 
 
 def _same_value(want, got) -> bool:
@@ -234,8 +242,11 @@ class _Spec:
         for key in _SERIES_KEYS:
             if not isinstance(item.get(key), str):
                 where = path + (key,) if key in item else path
-                self._add(where, f'test "{name}": {key}: want text in quotes, like '
-                                 + ("'tgi_queue_size{model=\"m\"}'" if key == "series" else "'0+1x10 _ stale'"))
+                self._add(
+                    where,
+                    f'test "{name}": {key}: want text in quotes, like '
+                    + ("'tgi_queue_size{model=\"m\"}'" if key == "series" else "'0+1x10 _ stale'"),
+                )
                 ok = False
         if not ok:
             return None
@@ -348,7 +359,7 @@ def parse_series(text: str) -> tuple:
     if pos < len(text):
         if text[pos] != "{" or not text.endswith("}"):
             raise ValueError(f'"{text}" is not a series like metric{{label="value"}}')
-        body, pos = text[pos + 1:-1], 0
+        body, pos = text[pos + 1 : -1], 0
         while pos < len(body):
             label = _LABEL.match(body, pos)
             if not label:

@@ -22,9 +22,7 @@ class SeriesNotationError(ValueError):
 
 # No hex literals: "0x10" reads as zero repeated ten more times, as in Prometheus.
 _NUMBER = r"(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[iI][nN][fF]|[nN][aA][nN])"
-_ITEM = re.compile(
-    rf"(?P<base>stale|[+-]?{_NUMBER})(?:(?P<delta>[+-]{_NUMBER})?x(?P<count>\d+))?"
-)
+_ITEM = re.compile(rf"(?P<base>stale|[+-]?{_NUMBER})(?:(?P<delta>[+-]{_NUMBER})?x(?P<count>\d+))?")
 _BLANK = re.compile(r"_(?:x(?P<count>\d+))?")
 _LIMIT = 1_000_000  # a typo like 1x99999999 must not eat the machine
 

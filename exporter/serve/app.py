@@ -80,8 +80,9 @@ class ReloadResource:
         resp.content_type = TEXT
         if not self._enabled:
             resp.status = falcon.HTTP_403
-            resp.text = ("reload endpoint is disabled; enable it with --enable-reload-endpoint "
-                         "or ENABLE_RELOAD_ENDPOINT=true\n")
+            resp.text = (
+                "reload endpoint is disabled; enable it with --enable-reload-endpoint or ENABLE_RELOAD_ENDPOINT=true\n"
+            )
             return
         ok = self._evaluator.request_reload(wait=self._wait)
         if ok:
@@ -108,9 +109,12 @@ class ProbeFastPath:
         self.app = app  # the Falcon app, for callers that need it
 
     def __call__(self, environ, start_response):
-        if (environ.get("PATH_INFO") == "/health" and not environ.get("QUERY_STRING")
-                and environ.get("REQUEST_METHOD") in _PROBE_METHODS
-                and "application/json" not in environ.get("HTTP_ACCEPT", "")):
+        if (
+            environ.get("PATH_INFO") == "/health"
+            and not environ.get("QUERY_STRING")
+            and environ.get("REQUEST_METHOD") in _PROBE_METHODS
+            and "application/json" not in environ.get("HTTP_ACCEPT", "")
+        ):
             status, headers, body = self.probe_answer()
             start_response(status, list(headers))
             return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
@@ -125,13 +129,14 @@ _PROBE_METHODS = ("GET", "HEAD")
 
 
 def _probe_answer(status: str, body: bytes) -> tuple:
-    headers = (("cache-control", "no-store"), ("content-type", TEXT),
-               ("content-length", str(len(body))))
+    headers = (("cache-control", "no-store"), ("content-type", TEXT), ("content-length", str(len(body))))
     return status, headers, body
 
 
-_PROBE_ANSWERS = {True: _probe_answer(falcon.HTTP_200, b"Healthy\n"),
-                  False: _probe_answer(falcon.HTTP_503, b"Unhealthy\n")}
+_PROBE_ANSWERS = {
+    True: _probe_answer(falcon.HTTP_200, b"Healthy\n"),
+    False: _probe_answer(falcon.HTTP_503, b"Unhealthy\n"),
+}
 
 
 def create_app(evaluator, registry, enable_reload: bool = False) -> ProbeFastPath:

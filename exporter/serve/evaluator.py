@@ -16,14 +16,13 @@ import time as _time
 from collections import Counter
 from dataclasses import replace
 
-from exporter.core import engine
-from exporter.core.decision import (SERVING, STARTING, TERMINATING, Decision, ReloadStatus,
-                               ScrapeStatus, frozen)
 from exporter.config.errors import ConfigError, Problem
-from exporter.core.history import History
-from exporter.rules.model import RuleSet
-from exporter.core.scrape import Scraper
 from exporter.config.settings import Settings, check_scrape, effective_scrape, redact_url
+from exporter.core import engine
+from exporter.core.decision import SERVING, STARTING, TERMINATING, Decision, ReloadStatus, ScrapeStatus, frozen
+from exporter.core.history import History
+from exporter.core.scrape import Scraper
+from exporter.rules.model import RuleSet
 
 log = logging.getLogger("llm_healthcheck")
 
@@ -55,6 +54,7 @@ class RulesSource:
         content is not retried on every poll but a newer version is.
         """
         from exporter.rules import loader as ruleset
+
         if self.path is None:
             return ruleset.seed_ruleset(self.settings.metric_to_check, self.settings.metric_threshold), None
         for _ in range(self.LOAD_ATTEMPTS):
@@ -68,8 +68,15 @@ class RulesSource:
                 continue
             if self._version() == before:
                 return loaded, before[1]
-        err = ConfigError([Problem(self.path, message=f"rule files changed while being read, "
-                                                      f"{self.LOAD_ATTEMPTS} times in a row; retrying at the next poll")])
+        err = ConfigError(
+            [
+                Problem(
+                    self.path,
+                    message=f"rule files changed while being read, "
+                    f"{self.LOAD_ATTEMPTS} times in a row; retrying at the next poll",
+                )
+            ]
+        )
         err.fingerprint = None
         raise err
 
@@ -88,6 +95,7 @@ class RulesSource:
         if self.path is None:
             return None
         from exporter.rules import loader as ruleset
+
         digest = hashlib.sha256()
         try:
             for name in ruleset.resolve_rule_files(self.path):
@@ -100,8 +108,9 @@ class RulesSource:
 
 
 class Evaluator:
-    def __init__(self, settings: Settings, source: RulesSource | None = None, *,
-                 clock=SystemClock, scraper_factory=Scraper):
+    def __init__(
+        self, settings: Settings, source: RulesSource | None = None, *, clock=SystemClock, scraper_factory=Scraper
+    ):
         """Loads the rules at once; a ConfigError here is a startup error for the caller."""
         self.settings = settings
         self.source = source or RulesSource(settings)
@@ -136,10 +145,24 @@ class Evaluator:
         # Every loaded rule is listed (at ok, not evaluated) from the start, so /rules and the
         # metrics' label children exist before the first scrape completes.
         _, unevaluated = engine.hold(ruleset, self._state, self.clock.time(), "not evaluated yet")
-        self._publish(Decision(False, "starting: no scrape has completed yet", STARTING,
-                               self.clock.time(), ruleset, config, unevaluated, reload=self._reload))
-        log.info("rules loaded: %d rule(s), sha256 %s, from %s", len(ruleset.rules),
-                 ruleset.sha256[:12], self.source.path or "the seed env vars")
+        self._publish(
+            Decision(
+                False,
+                "starting: no scrape has completed yet",
+                STARTING,
+                self.clock.time(),
+                ruleset,
+                config,
+                unevaluated,
+                reload=self._reload,
+            )
+        )
+        log.info(
+            "rules loaded: %d rule(s), sha256 %s, from %s",
+            len(ruleset.rules),
+            ruleset.sha256[:12],
+            self.source.path or "the seed env vars",
+        )
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -183,14 +206,27 @@ class Evaluator:
         for status in statuses:
             if status.changed:
                 self._rule_transitions[(status.rule.name, status.state)] += 1
-                log.info('rule "%s" %s -> %s: %s', status.rule.name, status.previous_state,
-                         status.state, status.reason)
+                log.info('rule "%s" %s -> %s: %s', status.rule.name, status.previous_state, status.state, status.reason)
         ready, reason, phase = self._readiness(result, statuses, config)
         self._cycle += 1
-        decision = Decision(ready, reason, phase, now, ruleset, config, statuses, self._scrape,
-                            self._reload, frozen(self._rule_transitions), None, frozen(self._scrape_failures),
-                            evaluation_duration, self._cycle, self._history.series_count,
-                            self._series_dropped)
+        decision = Decision(
+            ready,
+            reason,
+            phase,
+            now,
+            ruleset,
+            config,
+            statuses,
+            self._scrape,
+            self._reload,
+            frozen(self._rule_transitions),
+            None,
+            frozen(self._scrape_failures),
+            evaluation_duration,
+            self._cycle,
+            self._history.series_count,
+            self._series_dropped,
+        )
         self._publish(decision)
         self._last_cycle_end = self.clock.monotonic()
         return self.decision
@@ -199,17 +235,25 @@ class Evaluator:
         previous = self._scrape
         if result.ok:
             self._had_good_scrape = True
-            status = ScrapeStatus(True, result.empty, None, "", 0, now, now, result.duration,
-                                  len(result.samples))
+            status = ScrapeStatus(True, result.empty, None, "", 0, now, now, result.duration, len(result.samples))
         else:
             self._scrape_failures[result.reason] += 1
-            status = ScrapeStatus(False, False, result.reason, result.error,
-                                  previous.consecutive_failures + 1, now, previous.last_success,
-                                  result.duration, previous.series)
+            status = ScrapeStatus(
+                False,
+                False,
+                result.reason,
+                result.error,
+                previous.consecutive_failures + 1,
+                now,
+                previous.last_success,
+                result.duration,
+                previous.series,
+            )
         if previous.ok is not status.ok or previous.reason != status.reason or previous.empty != status.empty:
             if status.ok:
-                log.info("scrape ok%s from %s", " (empty body)" if status.empty else "",
-                         redact_url(self.config.endpoint))
+                log.info(
+                    "scrape ok%s from %s", " (empty body)" if status.empty else "", redact_url(self.config.endpoint)
+                )
             else:
                 log.warning("scrape failing (%s): %s", status.reason, status.error)
         return status
@@ -219,8 +263,7 @@ class Evaluator:
             return False, "terminating: shutting down", TERMINATING
         failing = not result.ok and self._scrape.consecutive_failures >= config.failure_threshold
         if failing:
-            detail = (f"scrape failing: {result.error} "
-                      f"({self._scrape.consecutive_failures} consecutive failures)")
+            detail = f"scrape failing: {result.error} ({self._scrape.consecutive_failures} consecutive failures)"
             if config.on_failure == "ready":
                 return True, detail + "; on_failure=ready", SERVING
             if config.on_failure == "hold" and self._had_good_scrape:
@@ -243,13 +286,11 @@ class Evaluator:
         with self._lock:
             if self._terminating and decision.phase != TERMINATING:
                 # a cycle that began before SIGTERM must not publish "ready" after it
-                decision = replace(decision, ready=False, phase=TERMINATING,
-                                   reason="terminating: shutting down")
+                decision = replace(decision, ready=False, phase=TERMINATING, reason="terminating: shutting down")
             previous = getattr(self, "decision", None)
             if previous is not None and previous.ready != decision.ready:
                 self._readiness_transitions["ready" if decision.ready else "unready"] += 1
-                log.info("readiness -> %s: %s", "ready" if decision.ready else "unready",
-                         decision.reason)
+                log.info("readiness -> %s: %s", "ready" if decision.ready else "unready", decision.reason)
             self.decision = replace(decision, readiness_transitions=frozen(self._readiness_transitions))
 
     # ---- liveness and shutdown ------------------------------------------------------------
@@ -265,8 +306,7 @@ class Evaluator:
             self._terminating = True
             current = self.decision
         if current.ready or current.phase != TERMINATING:
-            self._publish(replace(current, ready=False, phase=TERMINATING,
-                                reason="terminating: shutting down"))
+            self._publish(replace(current, ready=False, phase=TERMINATING, reason="terminating: shutting down"))
 
     # ---- reloads --------------------------------------------------------------------------
 
@@ -310,8 +350,7 @@ class Evaluator:
             self._reload = ReloadStatus(False, self._reload.last_success, str(err), frozen(self._reloads))
             for problem in err.problems:
                 log.error("%s", problem)
-            log.error("rules reload failed; keeping the %d rule(s) loaded before",
-                      len(self.ruleset.rules))
+            log.error("rules reload failed; keeping the %d rule(s) loaded before", len(self.ruleset.rules))
             ok = False
         else:
             self._reloads["success"] += 1
@@ -339,8 +378,7 @@ class Evaluator:
         if old is None or (old.endpoint, old.timeout) != (config.endpoint, config.timeout):
             if old is not None:
                 self._scraper.close()
-            self._scraper = self._scraper_factory(config.endpoint, config.timeout,
-                                                  self.settings.max_body_bytes)
+            self._scraper = self._scraper_factory(config.endpoint, config.timeout, self.settings.max_body_bytes)
 
     def _check_config(self, ruleset: RuleSet):
         config = effective_scrape(self.settings, ruleset.scrape)

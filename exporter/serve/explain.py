@@ -5,8 +5,8 @@ Shared by /health?verbose, /health with Accept: application/json, /rules and `ev
 
 import math
 
-from exporter.core.decision import TERMINATING, Decision
 from exporter.config.settings import redact_url
+from exporter.core.decision import TERMINATING, Decision
 
 BOUNDS = ("above", "below", "recover_below", "recover_above")
 
@@ -106,8 +106,13 @@ def rule_document(status, now: float) -> dict:
         "reason": status.reason,
         "error": status.error,
         "series": [
-            {"labels": dict(s.labels), "state": s.state, "value": json_number(s.value),
-             "since": s.since, "reason": s.reason}
+            {
+                "labels": dict(s.labels),
+                "state": s.state,
+                "value": json_number(s.value),
+                "since": s.since,
+                "reason": s.reason,
+            }
             for s in status.series
         ],
     }

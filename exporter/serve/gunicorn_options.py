@@ -11,7 +11,6 @@ Signals:
   replace the worker and lose every rule's state.
 """
 
-
 import gc
 import math
 import os
@@ -19,10 +18,11 @@ import signal
 import sys
 import threading
 
-
 from exporter.config.settings import WORKERS_MESSAGE
 
 WORKER_CLASS = "exporter.serve.probe_worker.ProbeFirstWorker"
+
+
 def options(settings) -> dict:
     opts = {
         "bind": [f"{_host(settings.bind_host)}:{settings.port}"],

@@ -23,8 +23,7 @@ from exporter.serve.plain_probe import plain_probe
 
 HEAD_TIMEOUT_SECONDS = 5.0  # a request head must arrive whole within this, or the connection closes
 HEAD_LIMIT_BYTES = 64 * 1024  # a longer request head is refused (gunicorn would read 800 KB)
-_HEADERS_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
-                      b"Content-Length: 0\r\n\r\n")
+_HEADERS_TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
 class ProbeFirstWorker(gthread.ThreadWorker):
@@ -112,7 +111,7 @@ class ProbeFirstWorker(gthread.ThreadWorker):
         self._drop(conn, registered)
 
     def _read_head(self, conn) -> str:
-        """"complete", "more", "closed" or "too_large" after reading what has arrived."""
+        """ "complete", "more", "closed" or "too_large" after reading what has arrived."""
         try:
             data = conn.sock.recv(HEAD_LIMIT_BYTES)
         except (BlockingIOError, InterruptedError):
@@ -164,9 +163,13 @@ class ProbeFirstWorker(gthread.ThreadWorker):
         key = (now, status, headers, body, keep_alive)
         cached = getattr(self, "_probe_cache", None)
         if cached is None or cached[0] != key:
-            lines = [f"HTTP/1.1 {status}", "Server: gunicorn", f"Date: {http_date(now)}",
-                     f"Connection: {'keep-alive' if keep_alive else 'close'}",
-                     *(f"{name}: {value}" for name, value in headers)]
+            lines = [
+                f"HTTP/1.1 {status}",
+                "Server: gunicorn",
+                f"Date: {http_date(now)}",
+                f"Connection: {'keep-alive' if keep_alive else 'close'}",
+                *(f"{name}: {value}" for name, value in headers),
+            ]
             self._probe_cache = cached = (key, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
         return cached[1]
 

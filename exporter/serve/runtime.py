@@ -7,10 +7,10 @@ inside the single worker, never in the master.
 import logging
 from dataclasses import dataclass
 
-from exporter.serve.evaluator import Evaluator, RulesSource
 from exporter.config.settings import Settings, redact_url
-from exporter.serve.telemetry import build_registry
 from exporter.serve.app import create_app
+from exporter.serve.evaluator import Evaluator, RulesSource
+from exporter.serve.telemetry import build_registry
 
 log = logging.getLogger("llm_healthcheck")
 
@@ -48,12 +48,13 @@ def build_runtime(settings: Settings) -> Runtime:
 def describe(settings: Settings, evaluator: Evaluator) -> str:
     """The startup line: effective settings, secrets redacted."""
     config = evaluator.config
-    rules = settings.rules_path or (f"seed rule sum({settings.metric_to_check}) > "
-                                    f"{settings.metric_threshold:g}")
-    return (f"listening on {settings.bind_host}:{settings.port}; scraping "
-            f"{redact_url(config.endpoint)} every {config.interval:g}s (timeout {config.timeout:g}s, "
-            f"on_failure={config.on_failure} after {config.failure_threshold}, "
-            f"on_empty={config.on_empty}, body cap {settings.max_body_bytes} bytes); rules: {rules}; "
-            f"reload every {settings.reload_interval:g}s, endpoint "
-            f"{'enabled' if settings.enable_reload_endpoint else 'disabled'}; "
-            f"shutdown drain {settings.shutdown_drain:g}s")
+    rules = settings.rules_path or (f"seed rule sum({settings.metric_to_check}) > {settings.metric_threshold:g}")
+    return (
+        f"listening on {settings.bind_host}:{settings.port}; scraping "
+        f"{redact_url(config.endpoint)} every {config.interval:g}s (timeout {config.timeout:g}s, "
+        f"on_failure={config.on_failure} after {config.failure_threshold}, "
+        f"on_empty={config.on_empty}, body cap {settings.max_body_bytes} bytes); rules: {rules}; "
+        f"reload every {settings.reload_interval:g}s, endpoint "
+        f"{'enabled' if settings.enable_reload_endpoint else 'disabled'}; "
+        f"shutdown drain {settings.shutdown_drain:g}s"
+    )

@@ -12,8 +12,8 @@ from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
 from exporter.core.engine import STATES
-from exporter.serve.explain import BOUNDS
 from exporter.core.scrape import FAILURE_REASONS
+from exporter.serve.explain import BOUNDS
 
 PREFIX = "llm_healthcheck_"
 READINESS = ("ready", "unready")
@@ -29,37 +29,52 @@ class DecisionCollector:
         yield _gauge("ready", "1 when /health answers 200, else 0.", float(d.ready))
         yield from _rule_families(d)
 
-        yield _counter("readiness_transitions", "Readiness changes, by the state changed to.",
-                       "to", {to: d.readiness_transitions.get(to, 0) for to in READINESS})
+        yield _counter(
+            "readiness_transitions",
+            "Readiness changes, by the state changed to.",
+            "to",
+            {to: d.readiness_transitions.get(to, 0) for to in READINESS},
+        )
 
         s = d.scrape
-        yield _gauge("scrape_success", "1 when the last scrape of the inference server succeeded.",
-                     float(bool(s.ok)))
+        yield _gauge("scrape_success", "1 when the last scrape of the inference server succeeded.", float(bool(s.ok)))
         yield _gauge("scrape_duration_seconds", "Duration of the last scrape.", s.duration)
-        yield _gauge("scrape_consecutive_failures", "Failed scrapes since the last good one.",
-                     float(s.consecutive_failures))
-        yield _counter("scrape_failures", "Failed scrapes of the inference server, by reason.",
-                       "reason", {r: d.scrape_failures.get(r, 0) for r in FAILURE_REASONS})
-        yield _gauge("last_scrape_timestamp_seconds",
-                     "Unix time of the last successful scrape (0 before the first).",
-                     s.last_success or 0.0)
-        yield _gauge("evaluation_duration_seconds", "Duration of the last rule evaluation.",
-                     d.evaluation_duration)
+        yield _gauge(
+            "scrape_consecutive_failures", "Failed scrapes since the last good one.", float(s.consecutive_failures)
+        )
+        yield _counter(
+            "scrape_failures",
+            "Failed scrapes of the inference server, by reason.",
+            "reason",
+            {r: d.scrape_failures.get(r, 0) for r in FAILURE_REASONS},
+        )
+        yield _gauge(
+            "last_scrape_timestamp_seconds",
+            "Unix time of the last successful scrape (0 before the first).",
+            s.last_success or 0.0,
+        )
+        yield _gauge("evaluation_duration_seconds", "Duration of the last rule evaluation.", d.evaluation_duration)
         yield _gauge("history_series", "Series held in the evaluator's history.", float(d.history_series))
-        dropped = CounterMetricFamily(PREFIX + "history_series_dropped",
-                                      "New series not stored because the history was at HISTORY_MAX_SERIES.")
+        dropped = CounterMetricFamily(
+            PREFIX + "history_series_dropped", "New series not stored because the history was at HISTORY_MAX_SERIES."
+        )
         dropped.add_metric([], d.series_dropped)
         yield dropped
 
         r = d.reload
-        yield _gauge("rules_last_reload_successful", "1 when the last rules (re)load succeeded.",
-                     float(r.last_ok))
-        yield _gauge("rules_last_reload_success_timestamp_seconds",
-                     "Unix time of the last successful rules (re)load.", r.last_success or 0.0)
-        yield _counter("rules_reloads", "Rules reload attempts, by result.", "result",
-                       {res: r.counts.get(res, 0) for res in RELOAD_RESULTS})
-        info = GaugeMetricFamily(PREFIX + "rules_info", "The loaded rule set, by content hash.",
-                                 labels=["sha256"])
+        yield _gauge("rules_last_reload_successful", "1 when the last rules (re)load succeeded.", float(r.last_ok))
+        yield _gauge(
+            "rules_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful rules (re)load.",
+            r.last_success or 0.0,
+        )
+        yield _counter(
+            "rules_reloads",
+            "Rules reload attempts, by result.",
+            "result",
+            {res: r.counts.get(res, 0) for res in RELOAD_RESULTS},
+        )
+        info = GaugeMetricFamily(PREFIX + "rules_info", "The loaded rule set, by content hash.", labels=["sha256"])
         info.add_metric([d.ruleset.sha256], 1.0)
         yield info
         yield _gauge("rules_loaded", "Number of loaded rules.", float(len(d.ruleset.rules)))
@@ -69,15 +84,16 @@ class DecisionCollector:
 
 
 def _rule_families(d):
-    state = GaugeMetricFamily(PREFIX + "rule_state", "1 for the current state of each rule.",
-                              labels=["rule", "state"])
-    value = GaugeMetricFamily(PREFIX + "rule_value",
-                              "The value compared with the thresholds (NaN when no data).",
-                              labels=["rule"])
-    threshold = GaugeMetricFamily(PREFIX + "rule_threshold", "Configured thresholds, by bound.",
-                                  labels=["rule", "bound"])
-    transitions = CounterMetricFamily(PREFIX + "rule_transitions", "Rule state changes, by state changed to.",
-                                      labels=["rule", "to"])
+    state = GaugeMetricFamily(PREFIX + "rule_state", "1 for the current state of each rule.", labels=["rule", "state"])
+    value = GaugeMetricFamily(
+        PREFIX + "rule_value", "The value compared with the thresholds (NaN when no data).", labels=["rule"]
+    )
+    threshold = GaugeMetricFamily(
+        PREFIX + "rule_threshold", "Configured thresholds, by bound.", labels=["rule", "bound"]
+    )
+    transitions = CounterMetricFamily(
+        PREFIX + "rule_transitions", "Rule state changes, by state changed to.", labels=["rule", "to"]
+    )
     for status in d.rules:
         name = status.rule.name
         for candidate in STATES:

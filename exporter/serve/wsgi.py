@@ -5,9 +5,9 @@
 
 import os
 
+from exporter.config.settings import load_settings
 from exporter.serve.logs import configure_logging
 from exporter.serve.runtime import build_runtime, current, install
-from exporter.config.settings import load_settings
 
 _settings = load_settings(os.environ)
 configure_logging(_settings.log_format, _settings.log_level)

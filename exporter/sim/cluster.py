@@ -23,9 +23,9 @@ from exporter.core import engine as rule_engine
 from exporter.core.history import History
 from exporter.rules.model import RuleSet
 from exporter.sim.arrivals import Arrivals
-from exporter.sim.pages import build_engine
 from exporter.sim.gateway import Gateway
 from exporter.sim.model import ServerModel
+from exporter.sim.pages import build_engine
 from exporter.sim.probe import ReadinessProbe
 from exporter.sim.scenario import Scenario
 
@@ -72,8 +72,9 @@ class SimResult:
     eval_seconds: float
 
 
-def simulate(scenario: Scenario, ruleset: RuleSet, rules_label: str = "",
-             progress: Callable[[float], None] | None = None) -> SimResult:  # fmt: skip
+def simulate(
+    scenario: Scenario, ruleset: RuleSet, rules_label: str = "", progress: Callable[[float], None] | None = None
+) -> SimResult:
     """Run the scenario once against `ruleset`; `progress(fraction)` is called now and then."""
     started = time.perf_counter()
     seed = scenario.seed
@@ -98,16 +99,24 @@ def simulate(scenario: Scenario, ruleset: RuleSet, rules_label: str = "",
             probe = ReadinessProbe(scenario.probe, phase_rng.uniform(0, scenario.probe.period))
             # Pods start as if they had been serving for a while: ready, with no backlog.
             probe.ready = True
-            pod = SimPod(name, r, model, History(retention), probe, rule_engine.initial_state(),
-                         phase_rng.uniform(0, interval))  # fmt: skip
+            pod = SimPod(
+                name, r, model, History(retention), probe, rule_engine.initial_state(), phase_rng.uniform(0, interval)
+            )
             members.append(pod)
             pods.append(pod)
         by_region.append(members)
 
     index = {region.name: r for r, region in enumerate(scenario.regions)}
     spill = [[index[n] for n in region.spill_to] for region in scenario.regions]
-    gateway = Gateway(by_region, spill, scenario.balance, scenario.no_ready_pod, random.Random(f"{seed}:gateway"),
-                      scenario.spill, scenario.overprovisioning_factor)  # fmt: skip
+    gateway = Gateway(
+        by_region,
+        spill,
+        scenario.balance,
+        scenario.no_ready_pod,
+        random.Random(f"{seed}:gateway"),
+        scenario.spill,
+        scenario.overprovisioning_factor,
+    )
     arrivals = [Arrivals(region.load, random.Random(f"{seed}:arrivals:{region.name}")) for region in scenario.regions]
     lengths = [random.Random(f"{seed}:requests:{region.name}") for region in scenario.regions]
     configs = [region.model for region in scenario.regions]
@@ -194,5 +203,6 @@ def simulate(scenario: Scenario, ruleset: RuleSet, rules_label: str = "",
         for pod in pods
         for arrival, wait, ttft, e2e, origin in pod.model.log
     )
-    return SimResult(scenario, rules_label, times, pods, regions, requests, evaluations,
-                     time.perf_counter() - started, eval_seconds)  # fmt: skip
+    return SimResult(
+        scenario, rules_label, times, pods, regions, requests, evaluations, time.perf_counter() - started, eval_seconds
+    )

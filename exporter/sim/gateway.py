@@ -19,9 +19,16 @@ from bisect import bisect_right
 
 
 class Gateway:
-    def __init__(self, pods_by_region: list[list], spill_order: list[list[int]], balance: str,
-                 no_ready_pod: str, rng: random.Random, spill: str = "none_ready",
-                 overprovisioning_factor: float = 1.4):  # fmt: skip
+    def __init__(
+        self,
+        pods_by_region: list[list],
+        spill_order: list[list[int]],
+        balance: str,
+        no_ready_pod: str,
+        rng: random.Random,
+        spill: str = "none_ready",
+        overprovisioning_factor: float = 1.4,
+    ):
         self._pods = pods_by_region
         self._order = [[r] + list(others) for r, others in enumerate(spill_order)]
         self._balance = balance

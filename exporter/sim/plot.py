@@ -22,8 +22,7 @@ def plot_run(result: SimResult, path, thresholds: list[float] | None = None) -> 
     times = [t / 60 for t in result.times]  # minutes read better than seconds on an hour
     regions = [r.name for r in result.regions]
     colors = plt.get_cmap("tab10")
-    fig, axes = plt.subplots(4, 1, figsize=(12, 11), sharex=True,
-                             gridspec_kw={"height_ratios": [3, 2.2, 2, 2]})  # fmt: skip
+    fig, axes = plt.subplots(4, 1, figsize=(12, 11), sharex=True, gridspec_kw={"height_ratios": [3, 2.2, 2, 2]})
     title = f"{scenario.name}: {len(result.pods)} pods in {len(regions)} regions, rules: {result.rules_label}"
     fig.suptitle(title, fontsize=11)
 
@@ -35,16 +34,22 @@ def plot_run(result: SimResult, path, thresholds: list[float] | None = None) -> 
         ax.plot(times, pod.queue, color=colors(pod.region % 10), linewidth=0.7, alpha=0.75, label=label)
     for value in thresholds or []:
         ax.axhline(value, color="black", linestyle="--", linewidth=0.9)
-        ax.annotate(f"threshold {value:g}", (times[0], value), xytext=(2, 3), textcoords="offset points",
-                    fontsize=8)  # fmt: skip
+        ax.annotate(f"threshold {value:g}", (times[0], value), xytext=(2, 3), textcoords="offset points", fontsize=8)
     ax.set_ylabel(f"queue per pod\n({QUEUE_METRIC[scenario.engine]})")
     ax.legend(loc="upper right", fontsize=8, ncol=len(regions))
 
     ax = axes[1]
     grid = [list(pod.ready) for pod in result.pods]
     extent = (times[0] - (times[1] - times[0] if len(times) > 1 else 0), times[-1], len(grid) - 0.5, -0.5)
-    ax.imshow(grid, aspect="auto", interpolation="nearest", extent=extent,
-              cmap=ListedColormap(["#d62728", "#2ca02c"]), vmin=0, vmax=1)  # fmt: skip
+    ax.imshow(
+        grid,
+        aspect="auto",
+        interpolation="nearest",
+        extent=extent,
+        cmap=ListedColormap(["#d62728", "#2ca02c"]),
+        vmin=0,
+        vmax=1,
+    )
     ax.set_yticks(range(len(result.pods)))
     ax.set_yticklabels([p.name for p in result.pods], fontsize=max(4, 9 - len(result.pods) // 6))
     ax.set_ylabel("ready (green)\nper pod")
@@ -53,15 +58,19 @@ def plot_run(result: SimResult, path, thresholds: list[float] | None = None) -> 
     window = max(1, int(round(30 / scenario.step)))  # 30 s moving sums keep Poisson noise readable
     total = _moving_sum([sum(r.arrivals[k] for r in result.regions) for k in range(len(times))], window)
     shares = []
-    for r, series in enumerate(result.regions):
+    for series in result.regions:
         served = _moving_sum(list(series.served), window)
         shares.append([s / n if n else 0.0 for s, n in zip(served, total)])
     for attr in ("refused", "rejected"):
         lost = _moving_sum([sum(getattr(r, attr)[k] for r in result.regions) for k in range(len(times))], window)
         shares.append([s / n if n else 0.0 for s, n in zip(lost, total)])
-    ax.stackplot(times, shares, colors=[colors(r % 10) for r in range(len(regions))] + ["#e377c2", "#444444"],
-                 labels=[f"served in {n}" for n in regions] + ["refused (429)", "no ready pod"],
-                 alpha=0.85)  # fmt: skip
+    ax.stackplot(
+        times,
+        shares,
+        colors=[colors(r % 10) for r in range(len(regions))] + ["#e377c2", "#444444"],
+        labels=[f"served in {n}" for n in regions] + ["refused (429)", "no ready pod"],
+        alpha=0.85,
+    )
     ax.set_ylim(0, 1)
     ax.set_ylabel("traffic share\nby serving region")
     ax.legend(loc="lower right", fontsize=7, ncol=len(regions) + 2)

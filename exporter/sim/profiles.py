@@ -85,11 +85,15 @@ def read_trace(path: Path) -> list[tuple[float, float]]:
                 except ValueError:
                     if not points and lineno == 1:
                         continue  # header
-                    raise ProfileError(f"{path}:{lineno}: time and rate must be numbers, got {','.join(row)!r}") from None
+                    raise ProfileError(
+                        f"{path}:{lineno}: time and rate must be numbers, got {','.join(row)!r}"
+                    ) from None
                 if not (math.isfinite(t) and math.isfinite(rate)) or rate < 0:
                     raise ProfileError(f"{path}:{lineno}: rate must be a finite number >= 0, got {row[1].strip()!r}")
                 if points and t <= points[-1][0]:
-                    raise ProfileError(f"{path}:{lineno}: times must increase, got {row[0].strip()!r} after {points[-1][0]:g}")
+                    raise ProfileError(
+                        f"{path}:{lineno}: times must increase, got {row[0].strip()!r} after {points[-1][0]:g}"
+                    )
                 points.append((t, rate))
     except OSError as err:
         raise ProfileError(f"{path}: cannot read rate trace: {err.strerror or err}") from None

@@ -61,8 +61,17 @@ def summarize(result: SimResult) -> Summary:
     for pod in result.pods:
         waits = sorted(entry[1] for entry in pod.model.log)
         unready = (len(pod.ready) - sum(pod.ready)) * step
-        pods.append(PodSummary(pod.name, names[pod.region], pod.probe.flips, pod.sidecar_flips, unready,
-                               pod.model.arrived, quantile(waits, 0.95)))  # fmt: skip
+        pods.append(
+            PodSummary(
+                pod.name,
+                names[pod.region],
+                pod.probe.flips,
+                pod.sidecar_flips,
+                unready,
+                pod.model.arrived,
+                quantile(waits, 0.95),
+            )
+        )
     waits = sorted(r[3] for r in result.requests)
     ttfts = sorted(r[4] for r in result.requests)
     qs = (0.5, 0.95, 0.99)
@@ -107,22 +116,28 @@ def _totals(s: Summary) -> list[tuple[str, str]]:
         ("rules", s.rules),
         ("readiness flips (all pods)", str(s.flips)),
         ("most flips on one pod", str(max((p.flips for p in s.pods), default=0))),
-        ("time unready (pod-seconds)", f"{s.unready_seconds:.0f} ({_pct(int(s.unready_seconds), int(s.duration * len(s.pods)))})"),
+        (
+            "time unready (pod-seconds)",
+            f"{s.unready_seconds:.0f} ({_pct(int(s.unready_seconds), int(s.duration * len(s.pods)))})",
+        ),
         ("requests", str(s.arrivals)),
         ("spilled to another region", f"{s.spilled} ({_pct(s.spilled, s.arrivals)})"),
         ("no ready pod (rejected)", f"{s.rejected} ({_pct(s.rejected, s.arrivals)})"),
         ("refused by a full server (429)", f"{s.refused} ({_pct(s.refused, s.arrivals)})"),
         ("queue wait p50 / p95 / p99", " / ".join(_seconds(v) for v in s.wait)),
         ("TTFT p50 / p95 / p99", " / ".join(_seconds(v) for v in s.ttft)),
-    ]  # fmt: skip
+    ]
 
 
 def format_summary(s: Summary) -> str:
-    lines = [f"scenario {s.scenario}: {_clock(s.duration)} simulated, {len(s.pods)} pods, "
-             f"{s.evaluations} rule evaluations in {s.wall_seconds:.1f}s"]  # fmt: skip
+    lines = [
+        f"scenario {s.scenario}: {_clock(s.duration)} simulated, {len(s.pods)} pods, "
+        f"{s.evaluations} rule evaluations in {s.wall_seconds:.1f}s"
+    ]
     header = ("pod", "region", "flips", "unready", "served", "wait p95")
-    rows = [(p.name, p.region, str(p.flips), _clock(p.unready_seconds), str(p.served), _seconds(p.wait_p95))
-            for p in s.pods]  # fmt: skip
+    rows = [
+        (p.name, p.region, str(p.flips), _clock(p.unready_seconds), str(p.served), _seconds(p.wait_p95)) for p in s.pods
+    ]
     lines += _table(header, rows)
     lines.append("")
     width = max(len(k) for k, _ in _totals(s))
@@ -166,8 +181,13 @@ def write_csv(result: SimResult, path) -> None:
     regions, pods = result.regions, result.pods
     header = ["time"]
     for r in regions:
-        header += [f"{r.name}_arrivals", f"{r.name}_served", f"{r.name}_spilled", f"{r.name}_rejected",
-                   f"{r.name}_refused"]  # fmt: skip
+        header += [
+            f"{r.name}_arrivals",
+            f"{r.name}_served",
+            f"{r.name}_spilled",
+            f"{r.name}_rejected",
+            f"{r.name}_refused",
+        ]
     for p in pods:
         header += [f"{p.name}_queue", f"{p.name}_running", f"{p.name}_kv_usage", f"{p.name}_ready"]
     header.append("wait_p95_seconds")

@@ -35,17 +35,29 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from exporter.config.errors import ConfigError, Problem
-from exporter.sim.pages import ENGINES
-from exporter.sim.model import Lengths, ModelConfig
-from exporter.sim.profiles import ProfileError, RateFn, build_profile
 from exporter.config.yamldoc import parse_document
+from exporter.sim.model import Lengths, ModelConfig
+from exporter.sim.pages import ENGINES
+from exporter.sim.profiles import ProfileError, RateFn, build_profile
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 BALANCES = ("round_robin", "random", "least_request")
 NO_READY = ("reject", "any")
 SPILLS = ("none_ready", "proportional")
-_TOP_KEYS = ("name", "description", "duration", "step", "seed", "engine", "rules", "probe", "sidecar", "gateway",
-             "model", "regions")  # fmt: skip
+_TOP_KEYS = (
+    "name",
+    "description",
+    "duration",
+    "step",
+    "seed",
+    "engine",
+    "rules",
+    "probe",
+    "sidecar",
+    "gateway",
+    "model",
+    "regions",
+)
 _PROBE_KEYS = {
     "periodSeconds": ("period", 10.0),
     "timeoutSeconds": ("timeout", 1.0),
@@ -255,18 +267,35 @@ class _Reader:
         sidecar = self.mapping(data.get("sidecar", {}), ("sidecar",), ("interval", "latency"))
         interval = self.duration(sidecar.get("interval"), ("sidecar", "interval"))
         latency = self.duration(sidecar.get("latency"), ("sidecar", "latency"), 0.002, positive=False)
-        gateway = self.mapping(data.get("gateway", {}), ("gateway",),
-                               ("balance", "no_ready_pod", "spill", "overprovisioning_factor"))  # fmt: skip
+        gateway = self.mapping(
+            data.get("gateway", {}), ("gateway",), ("balance", "no_ready_pod", "spill", "overprovisioning_factor")
+        )
         balance = self.choice(gateway.get("balance"), ("gateway", "balance"), BALANCES, "round_robin")
         no_ready = self.choice(gateway.get("no_ready_pod"), ("gateway", "no_ready_pod"), NO_READY, "reject")
         spill = self.choice(gateway.get("spill"), ("gateway", "spill"), SPILLS, "none_ready")
-        factor = self.number(gateway.get("overprovisioning_factor"), ("gateway", "overprovisioning_factor"),
-                             above=0, default=1.4)  # fmt: skip
+        factor = self.number(
+            gateway.get("overprovisioning_factor"), ("gateway", "overprovisioning_factor"), above=0, default=1.4
+        )
         base_model = self.model(data.get("model", {}), ("model",), ModelConfig())
         regions = self.regions(data.get("regions"), base_model, path.parent)
-        return Scenario(name, str(path), self.text(data.get("description"), ("description",)), duration or 3600.0,
-                        step or 1.0, seed, engine, rules, probe, interval, latency, balance, no_ready, spill,
-                        factor, tuple(regions))  # fmt: skip
+        return Scenario(
+            name,
+            str(path),
+            self.text(data.get("description"), ("description",)),
+            duration or 3600.0,
+            step or 1.0,
+            seed,
+            engine,
+            rules,
+            probe,
+            interval,
+            latency,
+            balance,
+            no_ready,
+            spill,
+            factor,
+            tuple(regions),
+        )
 
     def rules(self, value, where, base: Path) -> RulesSpec:
         if value is None:
@@ -328,8 +357,9 @@ class _Reader:
         data = self.mapping(value, where, _LENGTH_KEYS)
         changes = {}
         if "kind" in data:
-            changes["kind"] = self.choice(data["kind"], where + ("kind",), ("fixed", "uniform", "exponential",
-                                                                            "lognormal"), base.kind)  # fmt: skip
+            changes["kind"] = self.choice(
+                data["kind"], where + ("kind",), ("fixed", "uniform", "exponential", "lognormal"), base.kind
+            )
         for key in ("mean", "sigma"):
             if key in data:
                 got = self.number(data[key], where + (key,), minimum=0)
@@ -349,8 +379,12 @@ class _Reader:
     def regions(self, value, base_model: ModelConfig, base_dir: Path) -> list[RegionSpec]:
         where = ("regions",)
         if not isinstance(value, list) or not value:
-            self.fail(where if value is not None else (), "regions: must be a non-empty list of regions"
-                      if value is None else f"must be a non-empty list, got {_shown(value)}")  # fmt: skip
+            self.fail(
+                where if value is not None else (),
+                "regions: must be a non-empty list of regions"
+                if value is None
+                else f"must be a non-empty list, got {_shown(value)}",
+            )
             return []
         raw = []
         for i, item in enumerate(value):
@@ -401,7 +435,9 @@ def parse_rules_argument(text: str) -> RulesSpec:
         try:
             threshold = float(parts[2]) if len(parts) > 2 else 15.0
         except ValueError:
-            raise ConfigError([Problem(text, message="write seed:METRIC:THRESHOLD, e.g. seed:tgi_queue_size:15")])
+            raise ConfigError(
+                [Problem(text, message="write seed:METRIC:THRESHOLD, e.g. seed:tgi_queue_size:15")]
+            ) from None
         return RulesSpec((), metric, threshold)
     return RulesSpec(tuple(part for part in text.split(",") if part))
 

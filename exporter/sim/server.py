@@ -15,8 +15,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from exporter.sim.arrivals import Arrivals
-from exporter.sim.pages import build_engine
 from exporter.sim.model import ModelConfig, ServerModel
+from exporter.sim.pages import build_engine
 from exporter.sim.profiles import RateFn
 
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
@@ -25,8 +25,14 @@ TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 class SimulatedServer:
     """Model + arrivals + engine page, advanced by an injected clock."""
 
-    def __init__(self, engine: str, rate: RateFn, config: ModelConfig | None = None, seed: int = 1,
-                 clock: Callable[[], float] = time.monotonic):  # fmt: skip
+    def __init__(
+        self,
+        engine: str,
+        rate: RateFn,
+        config: ModelConfig | None = None,
+        seed: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         config = config or ModelConfig()
         self.engine = build_engine(engine, config)
         self.model = ServerModel(config, random.Random(f"{seed}:lengths"), self.engine.histograms)
@@ -63,10 +69,10 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "llm-healthcheck-fake-server"
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         self._answer(send_body=True)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._answer(send_body=False)
 
     def _answer(self, send_body: bool) -> None:
@@ -89,7 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
         if send_body:
             self.wfile.write(body)
 
-    def log_message(self, format, *args) -> None:  # noqa: A002
+    def log_message(self, format, *args) -> None:
         pass  # quiet: the demo prints its own lines, nothing per request
 
 
