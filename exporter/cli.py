@@ -16,6 +16,7 @@ COMMANDS = {
     "eval": "exporter.commands.eval",
     "fake-server": "exporter.commands.fake_server",
     "simulate": "exporter.commands.simulate",
+    "panel": "exporter.commands.panel",
     "demo": "exporter.commands.demo",
 }
 DEFAULT_COMMAND = "serve"

@@ -62,7 +62,7 @@ def test_requests_are_conserved_and_spill_when_a_region_has_no_ready_pod():
     scenario = replace(scenario, duration=1800.0)
     result = simulate(scenario, seed_ruleset("tgi_queue_size", 15))
     summary = summarize(result)
-    served = sum(pod.model.arrived for pod in result.pods)
+    served = sum(pod.model.accepted_total for pod in result.pods)
     assert summary.arrivals == served + summary.rejected + summary.refused
     assert sum(sum(r.served) for r in result.regions) == served
     # The spike in us-east drains its pods and pushes traffic into the other regions.

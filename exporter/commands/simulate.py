@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from exporter.config.errors import ConfigError
-    from exporter.sim.scenario import load_scenario, parse_rules_argument, resolve_scenario
+    from exporter.sim.rules_argument import parse_rules_argument
+    from exporter.sim.scenario import load_scenario, resolve_scenario
 
     try:
         scenario = load_scenario(resolve_scenario(args.scenario))

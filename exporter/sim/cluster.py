@@ -7,9 +7,13 @@ arriving request to a ready pod, preferring the request's own region. Nothing sl
 an hour of 24 pods takes seconds.
 
 Order inside one step (t - step, t]: arrivals are routed with the readiness the
-gateway knew at the start of the step, every model advances to t, sidecars that are
-due evaluate at t, probes that are due read the decisions, and changed readiness
-reaches the gateway for the next step.
+gateway knew at the start of the step, faults due by t start or end, every model
+advances to t, sidecars that are due evaluate at t, probes that are due read the
+decisions, and changed readiness reaches the gateway for the next step.
+
+Readiness is decided by exporter.core.policy.decide, the function the sidecar runs, from
+the rule statuses, the scrape status (a crashed server's /metrics refuses: a failed
+scrape) and, when a fleet view is simulated, the lagged fleet counts of exporter.sim.fleet.
 """
 
 import heapq
@@ -17,12 +21,18 @@ import random
 import time
 from array import array
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from exporter.config.scrape_config import ScrapeConfig
+from exporter.config.settings import DEFAULT_SCRAPE
 from exporter.core import engine as rule_engine
+from exporter.core.decision import ScrapeStatus
 from exporter.core.history import History
+from exporter.core.policy import decide
 from exporter.rules.model import RuleSet
 from exporter.sim.arrivals import Arrivals
+from exporter.sim.faults import FaultSchedule
+from exporter.sim.fleet import FleetLag, FleetSpec
 from exporter.sim.gateway import Gateway
 from exporter.sim.model import ServerModel
 from exporter.sim.pages import build_engine
@@ -43,6 +53,8 @@ class SimPod:
     next_eval: float
     sidecar_ready: bool = True
     sidecar_flips: int = 0
+    scrape: ScrapeStatus = ScrapeStatus(True, last_success=0.0)  # as if it had been serving
+    fail_open_seconds: float = 0.0  # time the guard held this pod in
     queue: array = field(default_factory=lambda: array("i"))
     running: array = field(default_factory=lambda: array("i"))
     kv: array = field(default_factory=lambda: array("f"))
@@ -57,6 +69,7 @@ class RegionSeries:
     spilled: array = field(default_factory=lambda: array("i"))  # from here, routed to another region
     rejected: array = field(default_factory=lambda: array("i"))  # from here, no ready pod anywhere
     refused: array = field(default_factory=lambda: array("i"))  # from here, turned away by a full server (429)
+    failed: array = field(default_factory=lambda: array("i"))  # from here, sent to a crashed server (refused)
 
 
 @dataclass
@@ -67,20 +80,46 @@ class SimResult:
     pods: list[SimPod]
     regions: list[RegionSeries]
     requests: list[tuple]  # (arrival, origin region, serving region, queue wait, ttft, e2e) of finished requests
+    unfinished: list[tuple]  # (arrival, had its first token?) of requests still in a server at the end
+    dropped: int  # requests in a server when it crashed
+    fleet: FleetSpec | None
     evaluations: int
     wall_seconds: float
     eval_seconds: float
 
 
+def effective_scrape(ruleset: RuleSet) -> ScrapeConfig:
+    """The rule file's scrape block over the sidecar's defaults (no env or flags in a simulation)."""
+    merged = {
+        name: getattr(ruleset.scrape, name)
+        if getattr(ruleset.scrape, name) is not None
+        else getattr(DEFAULT_SCRAPE, name)
+        for name in ScrapeConfig.__dataclass_fields__
+    }
+    return ScrapeConfig(**merged)
+
+
 def simulate(
-    scenario: Scenario, ruleset: RuleSet, rules_label: str = "", progress: Callable[[float], None] | None = None
+    scenario: Scenario,
+    ruleset: RuleSet | None,
+    rules_label: str = "",
+    progress: Callable[[float], None] | None = None,
+    fleet: FleetSpec | None = None,
 ) -> SimResult:
-    """Run the scenario once against `ruleset`; `progress(fraction)` is called now and then."""
+    """Run the scenario once against `ruleset` (None: no sidecar, every pod always ready);
+    `fleet` simulates the Prometheus fleet view and the fail-open guard; `progress(fraction)`
+    is called now and then."""
     started = time.perf_counter()
     seed = scenario.seed
+    sidecar = ruleset is not None
+    if ruleset is None:
+        ruleset = RuleSet(())
+    elif any(rule.severity == "warn" for rule in ruleset.rules):
+        # Warnings never change readiness; evaluating them would only cost time.
+        ruleset = replace(ruleset, rules=tuple(rule for rule in ruleset.rules if rule.severity != "warn"))
     names = ruleset.metric_names
     interval = scenario.sidecar_interval or ruleset.scrape.interval or 1.0
-    on_empty_ready = (ruleset.scrape.on_empty or "ready") == "ready"
+    config = effective_scrape(ruleset)
     retention = ruleset.max_range_seconds + HISTORY_MARGIN_SECONDS
     phase_rng = random.Random(f"{seed}:phases")
 
@@ -117,6 +156,9 @@ def simulate(
         scenario.spill,
         scenario.overprovisioning_factor,
     )
+    faults = FaultSchedule(scenario.faults, {pod.name: pod.model for pod in pods})
+    lag = FleetLag(fleet, len(pods), random.Random(f"{seed}:fleet")) if fleet is not None else None
+    fraction = fleet.max_unready_fraction if fleet is not None else None
     arrivals = [Arrivals(region.load, random.Random(f"{seed}:arrivals:{region.name}")) for region in scenario.regions]
     lengths = [random.Random(f"{seed}:requests:{region.name}") for region in scenario.regions]
     configs = [region.model for region in scenario.regions]
@@ -127,7 +169,7 @@ def simulate(
     times: list[float] = []
     evaluations = 0
     eval_seconds = 0.0
-    evaluate, rules_ready, hold = rule_engine.evaluate, rule_engine.rules_ready, rule_engine.hold
+    evaluate, hold = rule_engine.evaluate, rule_engine.hold
     report_every = max(1, steps // 200)
     nregions = len(regions)
 
@@ -138,6 +180,7 @@ def simulate(
         spilled = [0] * nregions
         rejected = [0] * nregions
         refused = [0] * nregions
+        failed = [0] * nregions
         batches = [[(a, r) for a in arrivals[r].take_until(t)] for r in range(nregions)]
         for a, r in heapq.merge(*batches) if nregions > 1 else batches[0]:
             cfg = configs[r]
@@ -150,16 +193,23 @@ def simulate(
                 continue
             if where != r:
                 spilled[r] += 1
-            if pod.model.arrive(a, prompt, output, r) is None:
-                refused[r] += 1
+            model = pod.model
+            if model.arrive(a, prompt, output, r) is None:
+                if model.down:
+                    failed[r] += 1
+                else:
+                    refused[r] += 1
             else:
                 served[where] += 1
 
         changed = set()
-        for pod in pods:
+        faults.apply(t)
+        if lag is not None:
+            lag.observe(t, [pod.sidecar_ready for pod in pods])
+        for i, pod in enumerate(pods):
             model = pod.model
             model.advance_to(t)
-            if t + 1e-9 >= pod.next_eval:
+            if sidecar and t + 1e-9 >= pod.next_eval:
                 pod.next_eval += interval
                 if pod.next_eval <= t:
                     pod.next_eval = t + interval
@@ -168,11 +218,33 @@ def simulate(
                 if samples:
                     pod.history.record(t, samples)
                     pod.engine_state, statuses = evaluate(ruleset, pod.history, pod.engine_state, t)
-                    ready = rules_ready(statuses)
+                    pod.scrape = ScrapeStatus(True, last_success=t)
+                elif samples is None:
+                    # The server is down: /metrics refuses connections.
+                    pod.engine_state, statuses = hold(ruleset, pod.engine_state, t, "scrape failed")
+                    failures = pod.scrape.consecutive_failures + 1
+                    pod.scrape = ScrapeStatus(
+                        False,
+                        reason="connect",
+                        error="connection refused",
+                        consecutive_failures=failures,
+                        last_success=pod.scrape.last_success,
+                    )
                 else:
                     # The server printed an empty page (TGI before its first request).
                     pod.engine_state, statuses = hold(ruleset, pod.engine_state, t, "empty body")
-                    ready = on_empty_ready and rules_ready(statuses)
+                    pod.scrape = ScrapeStatus(True, empty=True, last_success=t)
+                verdict = decide(
+                    statuses,
+                    pod.scrape,
+                    config,
+                    previous_ready=pod.sidecar_ready,
+                    fleet=lag.view(i) if lag is not None else None,
+                    max_unready_fraction=fraction,
+                )
+                ready = verdict.ready
+                if verdict.fail_open:
+                    pod.fail_open_seconds += interval
                 eval_seconds += time.perf_counter() - tick
                 evaluations += 1
                 if ready != pod.sidecar_ready:
@@ -193,6 +265,7 @@ def simulate(
             series.spilled.append(spilled[r])
             series.rejected.append(rejected[r])
             series.refused.append(refused[r])
+            series.failed.append(failed[r])
         times.append(t)
         if progress is not None and k % report_every == 0:
             progress(k / steps)
@@ -203,6 +276,18 @@ def simulate(
         for pod in pods
         for arrival, wait, ttft, e2e, origin in pod.model.log
     )
+    unfinished = [(r.arrival, r.first_token > 0) for pod in pods for r in pod.model.in_flight()]
     return SimResult(
-        scenario, rules_label, times, pods, regions, requests, evaluations, time.perf_counter() - started, eval_seconds
+        scenario,
+        rules_label,
+        times,
+        pods,
+        regions,
+        requests,
+        unfinished,
+        faults.lost_in_crashes,
+        fleet,
+        evaluations,
+        time.perf_counter() - started,
+        eval_seconds,
     )

@@ -182,6 +182,14 @@ class ServerModel:
         self._budget = config.kv_cache_tokens
         self._step0 = config.decode_seconds
         self._step1 = config.decode_seconds_per_request
+        # Faults (exporter.sim.faults sets these): speed scales every forward pass, a stalled
+        # server accepts work but makes no progress, a down one refuses connections, and
+        # leaked KV tokens are held without any request owning them.
+        self.speed = 1.0
+        self.stalled = False
+        self.down = False
+        self.kv_leaked = 0
+        self.unreachable = 0  # requests refused while down, or dropped by the crash
         self.now = 0.0
         self.waiting: deque[Request] = deque()
         self._running: list = []  # heap of (finish step, seq, Request)
@@ -193,7 +201,8 @@ class ServerModel:
         self._sum_prompt = 0  # over running requests
         self._sum_g_start = 0.0
         # Counters.
-        self.arrived = 0  # accepted into the queue
+        self.arrived = 0  # accepted into the queue (since the last restart, as the server counts)
+        self.accepted_total = 0  # accepted into the queue over the whole run
         self.refused = 0  # turned away by max_concurrent_requests
         self.admitted = 0
         self.completed = 0
@@ -244,7 +253,7 @@ class ServerModel:
 
     @property
     def kv_usage(self) -> float:
-        return self.kv_used_tokens / self._budget
+        return min(1.0, (self.kv_used_tokens + self.kv_leaked) / self._budget)
 
     @property
     def generated_tokens_total(self) -> float:
@@ -266,6 +275,9 @@ class ServerModel:
         the gateway, so two runs with different rules serve the very same requests)."""
         self.advance_to(t)
         cfg = self.config
+        if self.down:
+            self.unreachable += 1
+            return None
         if prompt is None:
             prompt = cfg.prompt_tokens.draw(self._rng)
         if output is None:
@@ -278,12 +290,16 @@ class ServerModel:
         req = Request(t, min(prompt, cfg.prompt_tokens.high), min(output, cfg.output_tokens.high), tag)
         self.waiting.append(req)
         self.arrived += 1
-        if self._prefill_end is None:
+        self.accepted_total += 1
+        if self._prefill_end is None and not self.stalled:
             self._admit()
         return req
 
     def advance_to(self, t: float) -> None:
         if t <= self.now:
+            return
+        if self.stalled or self.down:
+            self._tick(t)
             return
         running = self._running
         while True:
@@ -332,7 +348,7 @@ class ServerModel:
         if self._prefill_end is not None or not self.waiting:
             return
         slots = self._max_batch - len(self._running)
-        budget = self._budget - self._kv_reserved
+        budget = self._budget - self._kv_reserved - self.kv_leaked
         batch = []
         waiting = self.waiting
         while waiting and slots > 0:
@@ -357,7 +373,7 @@ class ServerModel:
                 hq.observe(now - r.arrival)
         self.admitted += len(batch)
         cfg = self.config
-        duration = cfg.prefill_seconds + cfg.prefill_seconds_per_token * prompt
+        duration = (cfg.prefill_seconds + cfg.prefill_seconds_per_token * prompt) / self.speed
         self._prefilling = batch
         self._prefill_end = now + duration
         self.prefill_batches += 1
@@ -426,6 +442,52 @@ class ServerModel:
             h["max_new_tokens"].observe(self.config.max_new_tokens)
         if self.log is not None:
             self.log.append((r.arrival, r.admitted - r.arrival, r.first_token - r.arrival, e2e, r.tag))
+
+    def in_flight(self) -> list:
+        """Requests accepted and not finished: queued, being prefilled, decoding."""
+        return list(self.waiting) + list(self._prefilling) + [entry[2] for entry in self._running]
+
+    def set_speed(self, factor: float) -> None:
+        """Every forward pass from now on takes 1/factor as long (a throttled GPU)."""
+        self.speed = factor
+        self._step0 = self.config.decode_seconds / factor
+        self._step1 = self.config.decode_seconds_per_request / factor
+
+    def resume(self, paused_for: float = 0.0) -> None:
+        """Work may be admitted again (after a stall or a freed KV leak); a prefill that the
+        stall interrupted finishes `paused_for` later than planned."""
+        if self._prefill_end is not None:
+            self._prefill_end += paused_for
+        if self._prefill_end is None and not self.stalled and not self.down:
+            self._admit()
+
+    def crash(self) -> int:
+        """The process dies: every queued and running request is lost; returns how many."""
+        lost = len(self.waiting) + len(self._running) + len(self._prefilling)
+        self.waiting.clear()
+        self._running.clear()
+        self._prefilling = []
+        self._prefill_end = None
+        self._kv_reserved = 0
+        self._sum_prompt = 0
+        self._sum_g_start = 0.0
+        self.kv_leaked = 0
+        self.unreachable += lost
+        self.down = True
+        return lost
+
+    def restart(self) -> None:
+        """A fresh process: counters and histograms start from zero, as a restarted server's do."""
+        self.down = False
+        self.g = 0.0
+        for name in ("arrived", "refused", "admitted", "completed", "finished_length", "prompt_tokens_total"):
+            setattr(self, name, 0)
+        self.output_tokens_done = 0
+        self.prefill_batches = 0
+        self.prefill_seconds_total = 0.0
+        self.decode_seconds_total = 0.0
+        self.hist = {name: Histogram(h.bounds) for name, h in self.hist.items()}
+        self._h = {name: self.hist.get(name) for name in QUANTITIES}
 
     def state(self) -> dict:
         return {

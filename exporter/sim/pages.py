@@ -247,8 +247,11 @@ class Engine:
         names = set(names)
         return [fam for fam in self.families if fam.sample_names & names]
 
-    def samples(self, model: ServerModel, families: list[Family] | None = None) -> list[tuple[Labels, float]]:
-        """(labels, value) pairs with __name__ in the labels, for History.record."""
+    def samples(self, model: ServerModel, families: list[Family] | None = None) -> list[tuple[Labels, float]] | None:
+        """(labels, value) pairs with __name__ in the labels, for History.record; None while the
+        server is down (its /metrics refuses connections, a failed scrape)."""
+        if model.down:
+            return None
         if not self._visible(model):
             return []
         out: list[tuple[Labels, float]] = []

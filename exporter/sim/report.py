@@ -68,7 +68,7 @@ def summarize(result: SimResult) -> Summary:
                 pod.probe.flips,
                 pod.sidecar_flips,
                 unready,
-                pod.model.arrived,
+                pod.model.accepted_total,
                 quantile(waits, 0.95),
             )
         )

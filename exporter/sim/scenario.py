@@ -36,6 +36,8 @@ from pathlib import Path
 
 from exporter.config.errors import ConfigError, Problem
 from exporter.config.yamldoc import parse_document
+from exporter.sim.faults import FaultSpec, parse_faults
+from exporter.sim.fleet import FleetSpec
 from exporter.sim.model import Lengths, ModelConfig
 from exporter.sim.pages import ENGINES
 from exporter.sim.profiles import ProfileError, RateFn, build_profile
@@ -57,6 +59,8 @@ _TOP_KEYS = (
     "gateway",
     "model",
     "regions",
+    "faults",
+    "fleet",
 )
 _PROBE_KEYS = {
     "periodSeconds": ("period", 10.0),
@@ -128,6 +132,9 @@ class Scenario:
     spill: str
     overprovisioning_factor: float
     regions: tuple[RegionSpec, ...]
+    faults: tuple[FaultSpec, ...] = ()
+    fleet: FleetSpec = FleetSpec()  # the fleet view's lag and guard when a run simulates one
+    timeout: float = 60.0  # a client gives up on a request without its first token by then
 
     @property
     def replicas(self) -> int:
@@ -268,8 +275,11 @@ class _Reader:
         interval = self.duration(sidecar.get("interval"), ("sidecar", "interval"))
         latency = self.duration(sidecar.get("latency"), ("sidecar", "latency"), 0.002, positive=False)
         gateway = self.mapping(
-            data.get("gateway", {}), ("gateway",), ("balance", "no_ready_pod", "spill", "overprovisioning_factor")
+            data.get("gateway", {}),
+            ("gateway",),
+            ("balance", "no_ready_pod", "spill", "overprovisioning_factor", "timeout"),
         )
+        timeout = self.duration(gateway.get("timeout"), ("gateway", "timeout"), 60.0)
         balance = self.choice(gateway.get("balance"), ("gateway", "balance"), BALANCES, "round_robin")
         no_ready = self.choice(gateway.get("no_ready_pod"), ("gateway", "no_ready_pod"), NO_READY, "reject")
         spill = self.choice(gateway.get("spill"), ("gateway", "spill"), SPILLS, "none_ready")
@@ -278,6 +288,8 @@ class _Reader:
         )
         base_model = self.model(data.get("model", {}), ("model",), ModelConfig())
         regions = self.regions(data.get("regions"), base_model, path.parent)
+        faults = parse_faults(self, data.get("faults"), {r.name: r.replicas for r in regions})
+        fleet = self.fleet(data.get("fleet", {}), ("fleet",))
         return Scenario(
             name,
             str(path),
@@ -295,7 +307,23 @@ class _Reader:
             spill,
             factor,
             tuple(regions),
+            faults,
+            fleet,
+            timeout or 60.0,
         )
+
+    def fleet(self, value, where) -> FleetSpec:
+        data = self.mapping(value, where, ("scrape_interval", "query_interval", "max_unready_fraction"))
+        base = FleetSpec()
+        scrape = self.duration(data.get("scrape_interval"), where + ("scrape_interval",), base.scrape_interval)
+        query = self.duration(data.get("query_interval"), where + ("query_interval",), base.query_interval)
+        fraction = self.number(
+            data.get("max_unready_fraction"), where + ("max_unready_fraction",), minimum=0, default=None
+        )
+        if fraction is not None and fraction > 1:
+            self.fail(where + ("max_unready_fraction",), f"must be a fraction between 0 and 1, got {fraction:g}")
+            fraction = None
+        return FleetSpec(scrape, query, base.max_unready_fraction if fraction is None else fraction)
 
     def rules(self, value, where, base: Path) -> RulesSpec:
         if value is None:
@@ -421,25 +449,6 @@ class _Reader:
                 order = tuple(s for s in spill if s in names and s != name)
             regions.append(RegionSpec(name, replicas, load or (lambda t: 0.0), order, model))
         return regions
-
-
-def with_rules(scenario: Scenario, rules: RulesSpec) -> Scenario:
-    return replace(scenario, rules=rules)
-
-
-def parse_rules_argument(text: str) -> RulesSpec:
-    """`rules/tgi.yaml`, `a.yaml,b.yaml`, or `seed:METRIC:THRESHOLD` (`seed` alone: tgi_queue_size > 15)."""
-    if text == "seed" or text.startswith("seed:"):
-        parts = text.split(":")
-        metric = parts[1] if len(parts) > 1 and parts[1] else "tgi_queue_size"
-        try:
-            threshold = float(parts[2]) if len(parts) > 2 else 15.0
-        except ValueError:
-            raise ConfigError(
-                [Problem(text, message="write seed:METRIC:THRESHOLD, e.g. seed:tgi_queue_size:15")]
-            ) from None
-        return RulesSpec((), metric, threshold)
-    return RulesSpec(tuple(part for part in text.split(",") if part))
 
 
 def _dotted(where: tuple) -> str:
