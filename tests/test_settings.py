@@ -93,7 +93,9 @@ def test_flags_and_env_override_the_rule_file_scrape_block():
 def test_timeout_must_be_below_interval():
     settings = load_settings({"SCRAPE_INTERVAL": "1s", "SCRAPE_TIMEOUT": "1s"})
     problems = check_scrape(effective_scrape(settings, ScrapeConfig()))
-    assert [str(p) for p in problems] == ["settings: scrape timeout 1s must be below the interval 1s"]
+    assert [str(p) for p in problems] == [
+        'settings: timeout: "1s" must be less than interval ("1s"), or scrapes would overlap'
+    ]
 
 
 @pytest.mark.parametrize("text, seconds", [("1", 1), ("0.5", 0.5), ("800ms", 0.8), ("1m30s", 90), ("2h", 7200)])

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields, replace
 
 from exporter.config import durations
 from exporter.config.errors import ConfigError, Problem
-from exporter.config.scrape_config import EMPTY_POLICIES, FAILURE_POLICIES, ScrapeConfig
+from exporter.config.scrape_config import EMPTY_POLICIES, FAILURE_POLICIES, ScrapeConfig, timeout_problem
 
 SEED_ENDPOINT = "http://localhost:8080/metrics"
 SEED_METRIC = "tgi_queue_size"
@@ -85,7 +85,7 @@ def load_settings(environ, overrides: dict | None = None) -> Settings:
     Raises ConfigError with every problem found.
     """
     raw = {name: environ[name] for name in ENV_NAMES if environ.get(name, "") != ""}
-    problems = []
+    problems: list[Problem] = []
     _merge_threshold_alias(raw, problems)
     for name, value in (overrides or {}).items():
         if value is not None:
@@ -125,19 +125,18 @@ def effective_scrape(settings: Settings, from_rules: ScrapeConfig) -> ScrapeConf
                 break
     config = ScrapeConfig(**merged)
     if config.timeout is None:
-        config = replace(config, timeout=round(config.interval * 0.8, 6))
+        interval = config.interval if config.interval is not None else 1.0  # DEFAULT_SCRAPE sets it
+        config = replace(config, timeout=round(interval * 0.8, 6))
     return config
 
 
 def check_scrape(config: ScrapeConfig, origin: str = "settings") -> list[Problem]:
-    """The cross-field rule: the timeout must end before the next scrape is due."""
-    if config.timeout >= config.interval:
-        return [
-            Problem(
-                origin, message=f"scrape timeout {config.timeout:g}s must be below the interval {config.interval:g}s"
-            )
-        ]
-    return []
+    """The cross-field rule on the merged configuration (see timeout_problem)."""
+    timeout, interval = config.timeout, config.interval
+    assert timeout is not None and interval is not None  # effective_scrape fills both
+    shown = [f'"{durations.format_duration(seconds)}"' for seconds in (timeout, interval)]
+    overlap = timeout_problem(timeout, interval, *shown)
+    return [Problem(origin, message=overlap)] if overlap else []
 
 
 def _merge_threshold_alias(raw: dict, problems: list) -> None:

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from exporter.config.scrape_config import ScrapeConfig
+from exporter.promql import CompiledExpr
 
 SEVERITIES = ("unready", "warn")
 
@@ -12,7 +13,7 @@ SEVERITIES = ("unready", "warn")
 class Rule:
     name: str
     expr_text: str
-    expr: object = field(compare=False)  # exporter.promql.CompiledExpr
+    expr: CompiledExpr = field(compare=False)
     above: float | None = None
     below: float | None = None
     recover_below: float | None = None
