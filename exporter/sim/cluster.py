@@ -1,7 +1,7 @@
 """The capacity simulation: regions of pods behind a gateway, in virtual time.
 
 Each simulated pod is a ServerModel (the inference server), a sidecar (the project's
-real rule engine reading the pod's samples into its own History every interval) and a
+real rule engine and readiness policy reading the pod's samples every interval, sim/sidecar.py) and a
 kubelet readiness probe reading the sidecar's decision. The gateway routes each
 arriving request to a ready pod, preferring the request's own region. Nothing sleeps:
 an hour of 24 pods takes seconds.
@@ -11,9 +11,9 @@ gateway knew at the start of the step, faults due by t start or end, every model
 advances to t, sidecars that are due evaluate at t, probes that are due read the
 decisions, and changed readiness reaches the gateway for the next step.
 
-Readiness is decided by exporter.core.policy.decide, the function the sidecar runs, from
-the rule statuses, the scrape status (a crashed server's /metrics refuses: a failed
-scrape) and, when a fleet view is simulated, the lagged fleet counts of exporter.sim.fleet.
+With a fleet view (`fleet=`), each sidecar's policy also sees the fleet's readiness as
+Prometheus would give it, late (exporter.sim.fleet), and its fail-open guard acts on it.
+With no rule set (`ruleset=None`) there is no sidecar: every pod is always ready.
 """
 
 import heapq
@@ -23,12 +23,6 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from exporter.config.scrape_config import ScrapeConfig
-from exporter.config.settings import DEFAULT_SCRAPE
-from exporter.core import engine as rule_engine
-from exporter.core.decision import ScrapeStatus
-from exporter.core.history import History
-from exporter.core.policy import decide
 from exporter.rules.model import RuleSet
 from exporter.sim.arrivals import Arrivals
 from exporter.sim.faults import FaultSchedule
@@ -38,8 +32,7 @@ from exporter.sim.model import ServerModel
 from exporter.sim.pages import build_engine
 from exporter.sim.probe import ReadinessProbe
 from exporter.sim.scenario import Scenario
-
-HISTORY_MARGIN_SECONDS = 60.0  # as the sidecar keeps beyond its longest range selector
+from exporter.sim.sidecar import SimSidecar
 
 
 @dataclass
@@ -47,18 +40,14 @@ class SimPod:
     name: str
     region: int
     model: ServerModel
-    history: History
     probe: ReadinessProbe
-    engine_state: object
+    sidecar: SimSidecar
     next_eval: float
-    sidecar_ready: bool = True
-    sidecar_flips: int = 0
-    scrape: ScrapeStatus = ScrapeStatus(True, last_success=0.0)  # as if it had been serving
-    fail_open_seconds: float = 0.0  # time the guard held this pod in
     queue: array = field(default_factory=lambda: array("i"))
     running: array = field(default_factory=lambda: array("i"))
     kv: array = field(default_factory=lambda: array("f"))
     ready: bytearray = field(default_factory=bytearray)
+    fail_open_seconds: float = 0.0  # time the guard held this pod in
 
 
 @dataclass
@@ -88,17 +77,6 @@ class SimResult:
     eval_seconds: float
 
 
-def effective_scrape(ruleset: RuleSet) -> ScrapeConfig:
-    """The rule file's scrape block over the sidecar's defaults (no env or flags in a simulation)."""
-    merged = {
-        name: getattr(ruleset.scrape, name)
-        if getattr(ruleset.scrape, name) is not None
-        else getattr(DEFAULT_SCRAPE, name)
-        for name in ScrapeConfig.__dataclass_fields__
-    }
-    return ScrapeConfig(**merged)
-
-
 def simulate(
     scenario: Scenario,
     ruleset: RuleSet | None,
@@ -111,7 +89,7 @@ def simulate(
     is called now and then."""
     started = time.perf_counter()
     seed = scenario.seed
-    sidecar = ruleset is not None
+    has_sidecar = ruleset is not None
     if ruleset is None:
         ruleset = RuleSet(())
     elif any(rule.severity == "warn" for rule in ruleset.rules):
@@ -119,8 +97,6 @@ def simulate(
         ruleset = replace(ruleset, rules=tuple(rule for rule in ruleset.rules if rule.severity != "warn"))
     names = ruleset.metric_names
     interval = scenario.sidecar_interval or ruleset.scrape.interval or 1.0
-    config = effective_scrape(ruleset)
-    retention = ruleset.max_range_seconds + HISTORY_MARGIN_SECONDS
     phase_rng = random.Random(f"{seed}:phases")
 
     pods: list[SimPod] = []
@@ -138,9 +114,7 @@ def simulate(
             probe = ReadinessProbe(scenario.probe, phase_rng.uniform(0, scenario.probe.period))
             # Pods start as if they had been serving for a while: ready, with no backlog.
             probe.ready = True
-            pod = SimPod(
-                name, r, model, History(retention), probe, rule_engine.initial_state(), phase_rng.uniform(0, interval)
-            )
+            pod = SimPod(name, r, model, probe, SimSidecar(ruleset), phase_rng.uniform(0, interval))
             members.append(pod)
             pods.append(pod)
         by_region.append(members)
@@ -169,7 +143,6 @@ def simulate(
     times: list[float] = []
     evaluations = 0
     eval_seconds = 0.0
-    evaluate, hold = rule_engine.evaluate, rule_engine.hold
     report_every = max(1, steps // 200)
     nregions = len(regions)
 
@@ -205,53 +178,24 @@ def simulate(
         changed = set()
         faults.apply(t)
         if lag is not None:
-            lag.observe(t, [pod.sidecar_ready for pod in pods])
+            lag.observe(t, [pod.sidecar.ready for pod in pods])
         for i, pod in enumerate(pods):
             model = pod.model
             model.advance_to(t)
-            if sidecar and t + 1e-9 >= pod.next_eval:
+            if has_sidecar and t + 1e-9 >= pod.next_eval:
                 pod.next_eval += interval
                 if pod.next_eval <= t:
                     pod.next_eval = t + interval
                 tick = time.perf_counter()
                 samples = engines[pod.region].samples(model, families[pod.region])
-                if samples:
-                    pod.history.record(t, samples)
-                    pod.engine_state, statuses = evaluate(ruleset, pod.history, pod.engine_state, t)
-                    pod.scrape = ScrapeStatus(True, last_success=t)
-                elif samples is None:
-                    # The server is down: /metrics refuses connections.
-                    pod.engine_state, statuses = hold(ruleset, pod.engine_state, t, "scrape failed")
-                    failures = pod.scrape.consecutive_failures + 1
-                    pod.scrape = ScrapeStatus(
-                        False,
-                        reason="connect",
-                        error="connection refused",
-                        consecutive_failures=failures,
-                        last_success=pod.scrape.last_success,
-                    )
-                else:
-                    # The server printed an empty page (TGI before its first request).
-                    pod.engine_state, statuses = hold(ruleset, pod.engine_state, t, "empty body")
-                    pod.scrape = ScrapeStatus(True, empty=True, last_success=t)
-                verdict = decide(
-                    statuses,
-                    pod.scrape,
-                    config,
-                    previous_ready=pod.sidecar_ready,
-                    fleet=lag.view(i) if lag is not None else None,
-                    max_unready_fraction=fraction,
-                )
-                ready = verdict.ready
-                if verdict.fail_open:
+                view = lag.view(i) if lag is not None else None
+                pod.sidecar.evaluate(t, samples, view, fraction)
+                if pod.sidecar.fail_open:
                     pod.fail_open_seconds += interval
                 eval_seconds += time.perf_counter() - tick
                 evaluations += 1
-                if ready != pod.sidecar_ready:
-                    pod.sidecar_ready = ready
-                    pod.sidecar_flips += 1
             probe = pod.probe
-            if probe.due(t) and probe.observe(t, pod.sidecar_ready, scenario.sidecar_latency):
+            if probe.due(t) and probe.observe(t, pod.sidecar.ready, scenario.sidecar_latency):
                 changed.add(pod.region)
             pod.queue.append(model.queue_size)
             pod.running.append(model.running)

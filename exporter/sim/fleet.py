@@ -29,6 +29,20 @@ class FleetSpec:
         return self.scrape_interval + self.query_interval
 
 
+def parse_fleet(reader, value) -> FleetSpec:
+    """A scenario's `fleet:` block, read with the scenario reader (problems carry file:line:col)."""
+    where = ("fleet",)
+    data = reader.mapping(value, where, ("scrape_interval", "query_interval", "max_unready_fraction"))
+    base = FleetSpec()
+    scrape = reader.duration(data.get("scrape_interval"), where + ("scrape_interval",), base.scrape_interval)
+    query = reader.duration(data.get("query_interval"), where + ("query_interval",), base.query_interval)
+    fraction = reader.number(data.get("max_unready_fraction"), where + ("max_unready_fraction",), minimum=0)
+    if fraction is not None and fraction > 1:
+        reader.fail(where + ("max_unready_fraction",), f"must be a fraction between 0 and 1, got {fraction:g}")
+        fraction = None
+    return FleetSpec(scrape, query, base.max_unready_fraction if fraction is None else fraction)
+
+
 class FleetLag:
     """Per pod: the readiness Prometheus last scraped; per sidecar: the last query's answer."""
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from exporter.config.errors import ConfigError, Problem
 from exporter.config.yamldoc import parse_document
 from exporter.sim.faults import FaultSpec, parse_faults
-from exporter.sim.fleet import FleetSpec
+from exporter.sim.fleet import FleetSpec, parse_fleet
 from exporter.sim.model import Lengths, ModelConfig
 from exporter.sim.pages import ENGINES
 from exporter.sim.profiles import ProfileError, RateFn, build_profile
@@ -289,7 +289,7 @@ class _Reader:
         base_model = self.model(data.get("model", {}), ("model",), ModelConfig())
         regions = self.regions(data.get("regions"), base_model, path.parent)
         faults = parse_faults(self, data.get("faults"), {r.name: r.replicas for r in regions})
-        fleet = self.fleet(data.get("fleet", {}), ("fleet",))
+        fleet = parse_fleet(self, data.get("fleet", {}))
         return Scenario(
             name,
             str(path),
@@ -311,19 +311,6 @@ class _Reader:
             fleet,
             timeout or 60.0,
         )
-
-    def fleet(self, value, where) -> FleetSpec:
-        data = self.mapping(value, where, ("scrape_interval", "query_interval", "max_unready_fraction"))
-        base = FleetSpec()
-        scrape = self.duration(data.get("scrape_interval"), where + ("scrape_interval",), base.scrape_interval)
-        query = self.duration(data.get("query_interval"), where + ("query_interval",), base.query_interval)
-        fraction = self.number(
-            data.get("max_unready_fraction"), where + ("max_unready_fraction",), minimum=0, default=None
-        )
-        if fraction is not None and fraction > 1:
-            self.fail(where + ("max_unready_fraction",), f"must be a fraction between 0 and 1, got {fraction:g}")
-            fraction = None
-        return FleetSpec(scrape, query, base.max_unready_fraction if fraction is None else fraction)
 
     def rules(self, value, where, base: Path) -> RulesSpec:
         if value is None:
