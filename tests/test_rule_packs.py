@@ -84,7 +84,13 @@ CAPTURE_CASES = [
         True,
         {"tgi_queue_saturated": "ok", "tgi_stalled": "ok"},
         # a three-family fragment
-        {"tgi_request_failure", "tgi_request_queue_duration_bucket", "tgi_batch_inference_count"},
+        {
+            "tgi_request_failure",
+            "tgi_request_queue_duration_bucket",
+            "tgi_batch_inference_count",
+            "tgi_batch_forward_duration_sum",
+            "tgi_batch_forward_duration_count",
+        },
         id="tgis-compat-fragment",
     ),
     pytest.param(
@@ -92,8 +98,13 @@ CAPTURE_CASES = [
         "vllm-datadog-integrations-core-v0-original.prom",
         True,
         {"vllm_queue_saturated": "ok", "vllm_kv_cache_full": "ok", "vllm_stalled": "ok", "vllm_sleeping": "ok"},
-        # a V0 page: the KV gauge still has its old name, and sleep mode came later
-        {"vllm:kv_cache_usage_perc", "vllm:engine_sleep_state"},
+        # a V0 page: the KV gauge still has its old name; sleep mode and per-request TPOT came later
+        {
+            "vllm:kv_cache_usage_perc",
+            "vllm:engine_sleep_state",
+            "vllm:request_time_per_output_token_seconds_sum",
+            "vllm:request_time_per_output_token_seconds_count",
+        },
         id="vllm-v0",
     ),
     pytest.param(
@@ -109,8 +120,14 @@ CAPTURE_CASES = [
         "vllm-aibrix-docs-runtime-v0.7-fragment.prom",
         True,
         {"vllm_queue_saturated": "ok", "vllm_kv_cache_full": "ok", "vllm_stalled": "ok"},
-        # a fragment of a 0.7 page: old KV name, no sleep state, no TTFT histogram
-        {"vllm:kv_cache_usage_perc", "vllm:engine_sleep_state", "vllm:time_to_first_token_seconds_bucket"},
+        # a fragment of a 0.7 page: old KV name, no sleep state, no TTFT or per-request TPOT histogram
+        {
+            "vllm:kv_cache_usage_perc",
+            "vllm:engine_sleep_state",
+            "vllm:time_to_first_token_seconds_bucket",
+            "vllm:request_time_per_output_token_seconds_sum",
+            "vllm:request_time_per_output_token_seconds_count",
+        },
         id="vllm-0.7-fragment",
     ),
     pytest.param(

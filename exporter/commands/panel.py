@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         scenarios = [load_scenario(resolve_scenario(name)) for name in names]
         extra = [parse_rules_argument(text) for text in args.rules]
-        jobs = panel.jobs_for(scenarios, extra)
+        jobs = panel.jobs_for(scenarios, extra, panel.QUICK_MODES if args.quick else None)
         panel.check_policies(sorted({job[2] for job in jobs}, key=lambda p: p.name))
     except ConfigError as err:
         for problem in err.problems:

@@ -1,0 +1,69 @@
+"""The simulated fleet view (Prometheus' lag) and the fail-open guard, through the real policy."""
+
+import random
+import textwrap
+
+from exporter.core.policy import FleetView
+from exporter.rules.loader import load_rules
+from exporter.sim.fleet import FleetLag, FleetSpec
+from exporter.sim.sidecar import SimSidecar
+
+RULES = """\
+rules:
+  - name: busy
+    expr: sum(q)
+    above: 10
+  - name: stalled
+    expr: sum(stalled) > 0
+    hard_failure: true
+"""
+
+
+def _sidecar(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text(textwrap.dedent(RULES))
+    return SimSidecar(load_rules([str(path)]))
+
+
+def _page(q, stalled=0.0):
+    return [((("__name__", "q"),), float(q)), ((("__name__", "stalled"),), float(stalled))]
+
+
+def test_the_fleet_view_lags_by_a_scrape_and_a_query():
+    spec = FleetSpec(scrape_interval=15.0, query_interval=15.0)
+    lag = FleetLag(spec, 4, random.Random(1))
+    lag.observe(0.0, [True] * 4)
+    seen = []
+    for t in range(1, 61):
+        lag.observe(float(t), [False, False, True, True])  # two pods go out at t=1
+        seen.append(lag.view(0).unready)
+    assert seen[0] == 0  # not at once: Prometheus has not scraped them yet
+    first = seen.index(2) + 1
+    assert 1 < first <= 1 + spec.lag  # within one scrape plus one query interval
+    assert seen[-1] == 2
+
+
+def test_the_guard_holds_a_busy_pod_in_when_the_fleet_is_mostly_out(tmp_path):
+    sidecar = _sidecar(tmp_path)
+    mostly_out = FleetView(pods=10, unready=6)
+    assert sidecar.evaluate(1.0, _page(q=20), mostly_out, 0.5) is True
+    assert sidecar.fail_open
+    # Standalone (no fleet view) the same page takes the pod out.
+    assert _sidecar(tmp_path).evaluate(1.0, _page(q=20)) is False
+    # With room in the fleet the guard lets it go.
+    assert _sidecar(tmp_path).evaluate(1.0, _page(q=20), FleetView(pods=10, unready=1), 0.5) is False
+
+
+def test_a_hard_failure_goes_out_whatever_the_fleet(tmp_path):
+    sidecar = _sidecar(tmp_path)
+    assert sidecar.evaluate(1.0, _page(q=20, stalled=1), FleetView(pods=10, unready=9), 0.5) is False
+    assert not sidecar.fail_open
+
+
+def test_a_crashed_servers_refused_scrapes_take_the_pod_out_after_failure_threshold(tmp_path):
+    sidecar = _sidecar(tmp_path)  # default failure_threshold: 3
+    assert sidecar.evaluate(1.0, _page(q=0)) is True
+    assert sidecar.evaluate(2.0, None) is True
+    assert sidecar.evaluate(3.0, None) is True
+    assert sidecar.evaluate(4.0, None) is False
+    assert sidecar.evaluate(5.0, _page(q=0)) is True
