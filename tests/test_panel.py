@@ -134,3 +134,41 @@ def test_quick_panel_meets_the_acceptance_inequalities(panel):
         if p95 >= seed_p95:
             failures.append(f"{name}: p95 summed over the panel {p95:.1f} is not below the threshold's {seed_p95:.1f}")
     assert failures == []
+
+
+def _panel_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", "panel", "--no-progress", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_update_doc_writes_the_table_between_the_markers_and_refuses_a_file_without_them(tmp_path):
+    doc = tmp_path / "decisions.md"
+    doc.write_text("# Notes\n\nkept above\n<!-- panel:begin -->\nold table\n<!-- panel:end -->\nkept below\n")
+    proc = _panel_cli("--scenario", "hovering", "--out", str(tmp_path / "out"), "--update-doc", str(doc))
+    assert proc.returncode == 0, proc.stderr
+    text = doc.read_text()
+    assert "old table" not in text and "kept above" in text and "kept below" in text
+    assert "Made by `llm-healthcheck panel --scenario hovering`" in text
+    assert "| hovering | none_ready | tgi.yaml+fleet |" in text
+    bare = tmp_path / "bare.md"
+    bare.write_text("no markers here\n")
+    proc = _panel_cli("--scenario", "hovering", "--out", str(tmp_path / "out2"), "--update-doc", str(bare))
+    assert proc.returncode == 2
+    assert "has no <!-- panel:begin --> ... <!-- panel:end --> markers" in proc.stderr
+    assert bare.read_text() == "no markers here\n"
+
+
+def test_a_bad_rule_file_stops_the_panel_before_any_run_with_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - name: x\n    expr: sum(q\n")
+    proc = _panel_cli("--scenario", "hovering", "--out", str(tmp_path / "out"), "--rules", str(bad))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(f"{bad}:3:") and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "panel.md").exists()
