@@ -11,9 +11,9 @@ HELP = """Simulate regions of inference pods behind a gateway, each with the rea
 SCENARIO is a scenario file or the name of a shipped one (diurnal, flash-crowd,
 hovering, sick-tgi, sick-vllm, slow-ramp, spillover). Writes a per-second CSV and
 a PNG plot into --out and prints a summary: readiness flips, time unready, queue
-wait and TTFT percentiles, spilled and rejected requests. --compare A B runs the same seeded requests against two rule
-sets (files, or seed:METRIC:THRESHOLD for the seed's single threshold) and prints
-the summaries side by side."""
+wait and TTFT percentiles, spilled and rejected requests. --compare A B runs the
+same seeded requests against two rule sets (files, or seed:METRIC:THRESHOLD for the
+seed's single threshold) and prints the summaries side by side."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
