@@ -12,6 +12,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from exporter.config.scrape_config import ScrapeConfig
+from exporter.core import policy
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 FIXTURES = SHARED / "fixtures"
@@ -283,3 +286,8 @@ def scrape_failures(metrics_text: str) -> dict:
             reason = line.split('reason="', 1)[1].split('"', 1)[0]
             found[reason] = float(line.rsplit(" ", 1)[1])
     return found
+
+
+def ready_on_a_good_page(statuses) -> bool:
+    """What the sidecar would answer for these rule statuses after a good scrape."""
+    return policy.decide(statuses, policy.FRESH_PAGE, ScrapeConfig(), previous_ready=True).ready

@@ -316,6 +316,7 @@ def test_schema_describes_every_key_and_closes_every_object():
         "for",
         "keep_firing_for",
         "severity",
+        "hard_failure",
         "description",
         "endpoint",
         "interval",

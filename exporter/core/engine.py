@@ -75,10 +75,6 @@ def initial_state() -> EngineState:
     return EngineState()
 
 
-def rules_ready(statuses) -> bool:
-    return not any(status.blocking for status in statuses)
-
-
 def evaluate(ruleset: RuleSet, history, state: EngineState, now: float, lookback: float = 300.0):
     """Evaluate every rule at `now`; returns the new state and one RuleStatus per rule."""
     statuses = []

@@ -283,6 +283,7 @@ class _Loader:
                 for_seconds=seconds.get("for", 0.0),
                 keep_firing_for_seconds=seconds.get("keep_firing_for", 0.0),
                 severity=ok.get("severity", "unready"),
+                hard_failure=ok.get("hard_failure", False),
                 description=ok.get("description", "").strip(),
                 source=ctx.where(base, key=False, line_only=True),
             )

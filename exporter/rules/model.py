@@ -21,6 +21,7 @@ class Rule:
     for_seconds: float = 0.0
     keep_firing_for_seconds: float = 0.0
     severity: str = "unready"
+    hard_failure: bool = False  # broken or stalled, not merely busy: the fail-open guard never overrides it
     description: str = field(default="", compare=False)
     source: str = field(default="", compare=False)  # "file:line", for messages
 
@@ -40,6 +41,7 @@ class Rule:
             self.for_seconds,
             self.keep_firing_for_seconds,
             self.severity,
+            self.hard_failure,
         )
 
 
