@@ -12,6 +12,7 @@ from types import MappingProxyType
 
 from exporter.config.fleet_config import SERIES_PREFIX, FleetConfig
 from exporter.core.fleet_query import FleetRound
+from exporter.core.policy import FleetView
 
 _EMPTY = MappingProxyType({})
 
@@ -43,6 +44,15 @@ def judge(config: FleetConfig, last: FleetRound | None, last_good: FleetRound | 
     if last_good is None or age > config.max_age:
         return f"stale: the last answer is {age:.0f}s old, more than max_age {config.max_age:g}s"
     return ""
+
+
+def guard_inputs(status: FleetStatus | None) -> dict:
+    """policy.decide()'s fleet arguments: none unless the view is in use and the block sets
+    max_unready_fraction, so a missing, failed or stale view decides exactly as standalone."""
+    if status is None or not status.in_use or not status.config.guarded or status.pods is None:
+        return {}
+    view = FleetView(status.pods, status.unready or 0)
+    return {"fleet": view, "max_unready_fraction": status.config.max_unready_fraction}
 
 
 class LayeredHistory:

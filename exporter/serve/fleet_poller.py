@@ -12,7 +12,7 @@ import logging
 import threading
 import time as _time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from exporter.config.fleet_config import FleetConfig
@@ -33,7 +33,7 @@ class _Clock:
 class Snapshot:
     last: FleetRound | None = None
     last_good: FleetRound | None = None
-    failures: MappingProxyType = MappingProxyType({})
+    failures: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
 
 class FleetPoller:
