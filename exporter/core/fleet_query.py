@@ -94,10 +94,10 @@ def run_round(config: FleetConfig, client: FleetClient, number: int, clock) -> F
         for name, expr in config.queries:
             try:
                 found = _samples(name, client.query(expr, deadline))
+                if name in ("pods", "unready"):
+                    counts[name] = _count(name, found)
             except FleetQueryFailure as failure:
                 raise FleetQueryFailure(failure.reason, f'query "{name}": {failure}') from None
-            if name in ("pods", "unready"):
-                counts[name] = _count(name, found)
             samples.extend(found)
         pods, unready = counts.get("pods"), counts.get("unready")
         if pods is not None and unready is not None and unready > pods:

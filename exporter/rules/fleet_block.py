@@ -73,7 +73,8 @@ def load_fleet_block(ctx, bad_paths: set) -> FleetConfig | None:
         )
     queries = _queries(ctx, ok.get("queries"), base + ("queries",))
     if fraction is not None and "queries" in ok:
-        missing = [name for name in GUARD_QUERIES if name not in dict(queries)]
+        named = {entry.get("name") for entry in ok["queries"] if isinstance(entry, dict)}  # valid or not
+        missing = [name for name in GUARD_QUERIES if name not in named]
         if missing:
             ctx.add(
                 base + ("max_unready_fraction",),
@@ -93,6 +94,7 @@ def _queries(ctx, entries, path) -> tuple[tuple[str, str], ...]:
         ctx.add(path, "queries: name at least one query (for example pods and unready)")
         return ()
     found: dict[str, str] = {}
+    seen: set[str] = set()
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
             continue  # the schema reported it
@@ -106,9 +108,10 @@ def _queries(ctx, entries, path) -> tuple[tuple[str, str], ...]:
                     f"at most 64 characters",
                 )
                 continue
-            if name in found:
+            if name in seen:
                 ctx.add(path + (index, "name"), f'name: "{name}" is already the name of another query in this block')
                 continue
+            seen.add(name)
         if not isinstance(name, str) or not isinstance(text, str) or not text.strip():
             continue  # the schema reported it
         error = _syntax_error(text)

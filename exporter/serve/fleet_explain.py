@@ -24,7 +24,9 @@ def fleet_lines(decision: Decision) -> list[str]:
     if decision.fail_open:
         lines.append(f"[+]fail-open guard holds this pod in (max_unready_fraction {limit:g})")
     elif fleet.in_use:
-        lines.append(f"[+]fail-open guard armed: out only while the fleet stays within max_unready_fraction {limit:g}")
+        lines.append(
+            f"[+]fail-open guard armed (max_unready_fraction {limit:g}): {fleet.unready} of {fleet.pods} pods unready"
+        )
     else:
         lines.append("[+]fail-open guard inactive: no fleet view; busy rules take the pod out as standalone")
     return lines
