@@ -71,9 +71,10 @@ class FleetClient(Scraper):
 
     def query(self, expr: str, deadline: float) -> dict:
         """The `data` member of a successful answer; raises FleetQueryFailure otherwise."""
-        left = max(0.001, deadline - self._clock())
+        left_ms = max(1, int((deadline - self._clock()) * 1000))
         # Prometheus stops evaluating at its own timeout, so a slow query frees the server too.
-        params = urlencode({"query": expr, "timeout": f"{left:.3f}s"})
+        # Whole milliseconds: Prometheus' durations take no fractions ("0.5s" is a 400).
+        params = urlencode({"query": expr, "timeout": f"{left_ms}ms"})
         self._path = f"{self._base_path}?{self._base_query + '&' if self._base_query else ''}{params}"
         try:
             status, body = self._fetch(deadline)
