@@ -91,7 +91,7 @@ def make_world(clock, upstream, api, tmp_path):
                 return client.simulate_get("/health", headers={"Accept": "application/json"}).json
 
         world = World()
-        world.evaluator, world.link, world.client = evaluator, link, client
+        world.evaluator, world.link, world.client, world.path = evaluator, link, client, path
         return world
 
     return make
@@ -261,3 +261,30 @@ def test_userinfo_becomes_basic_auth_and_never_shows(make_world, api, caplog):
     assert api.requests[0]["authorization"] == "Basic ZmxlZXQ6czNjcmV0"
     shown = world.verbose() + str(world.json()) + world.client.simulate_get("/rules").text + caplog.text
     assert "s3cret" not in shown and world.json()["fleet"]["url"].startswith("http://***@127.0.0.1:")
+
+
+def test_a_reload_swaps_the_fleet_block_and_a_broken_one_keeps_the_last_good(make_world, api):
+    world = make_world()
+    fleet(api, pods=10, unready=5)
+    assert world.cycle(queue=1).fleet.in_use
+    first = world.link.poller
+
+    # A broken block: the reload fails, and the rules, the poller and the view in use stay.
+    world.path.write_text(rules_text(api.url).replace("interval: 10s", "interval: 10"))
+    assert world.evaluator.reload() is False
+    assert world.link.poller is first and world.cycle(queue=1).fleet.in_use
+
+    # A changed block: a new poller, which has no answer until its first round.
+    world.path.write_text(rules_text(api.url, fraction="0.2"))
+    assert world.evaluator.reload() is True
+    assert world.link.poller is not first
+    decision = world.cycle(queue=1, poll=False)
+    assert (decision.fleet.in_use, decision.fleet.why_not) == (False, "no answer yet")
+    assert world.cycle(queue=1).fleet.config.max_unready_fraction == 0.2
+
+    # The block removed: no fleet view at all, and no fleet_* families on /metrics.
+    world.path.write_text("rules:\n" + rules_text(api.url).split("rules:\n", 1)[1])
+    assert world.evaluator.reload() is True
+    assert world.link.poller is None and world.cycle(queue=1, poll=False).fleet is None
+    assert [name for name in world.metrics() if "fleet" in name] == []
+    assert world.metrics()["llm_healthcheck_fail_open"] == 0.0

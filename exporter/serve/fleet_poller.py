@@ -72,20 +72,25 @@ class FleetPoller:
         self._thread = threading.Thread(target=self._run, name="fleet", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self) -> None:
+        """Ask the thread to end after its round; never waits for it. A reload calls this on the
+        evaluator's thread, which must not sit out a slow round; the old poller's last answer is
+        read by no one."""
         self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-        self._client.close()
+        if self._thread is None:
+            self._client.close()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            started = self.clock.monotonic()
-            try:
-                self.poll()
-            except Exception:  # never let the thread die: a dead poller reads as a stale view
-                log.exception("fleet query round failed")
-            self._stop.wait(max(0.0, self.config.interval - (self.clock.monotonic() - started)))
+        try:
+            while not self._stop.is_set():
+                started = self.clock.monotonic()
+                try:
+                    self.poll()
+                except Exception:  # never let the thread die: a dead poller reads as a stale view
+                    log.exception("fleet query round failed")
+                self._stop.wait(max(0.0, self.config.interval - (self.clock.monotonic() - started)))
+        finally:
+            self._client.close()  # on this thread: the connection is never closed under a request
 
 
 class FleetLink:
