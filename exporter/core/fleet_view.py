@@ -14,7 +14,7 @@ from exporter.config.fleet_config import SERIES_PREFIX, FleetConfig
 from exporter.core.fleet_query import FleetRound
 from exporter.core.policy import FleetView
 
-_EMPTY = MappingProxyType({})
+_EMPTY: MappingProxyType = MappingProxyType({})
 
 
 @dataclass(frozen=True)
