@@ -223,6 +223,17 @@ def test_a_redirect_is_not_followed(make_world, api):
     assert len(api.requests) == 1  # the first query failed the round; nothing went elsewhere
 
 
+def test_an_answer_over_the_body_cap_is_refused_not_read(make_world, api):
+    world = make_world()
+    fleet(api)
+    huge = [({"pod": f"p{i}", "padding": "x" * 1000}, 1) for i in range(1100)]  # over 1 MiB
+    api.answers[PEERS] = vector(*huge)
+    decision = world.cycle(queue=1)
+    assert decision.fleet.why_not.startswith('query failed: query "peer_queue": body of ')
+    assert decision.fleet.why_not.endswith(" bytes is over the 1048576-byte cap")
+    assert world.metrics()['llm_healthcheck_fleet_query_failures_total{reason="too_large"}'] == 1.0
+
+
 def test_an_answer_older_than_max_age_is_not_used(make_world, api, clock):
     world = make_world()
     fleet(api, pods=10, unready=5)
