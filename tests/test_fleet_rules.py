@@ -110,3 +110,19 @@ def test_only_one_file_may_carry_the_block(tmp_path):
     assert problems(tmp_path, fleet + RULES, fleet) == [
         "r1.yaml:1:1: only one file may have a fleet block; the first is at r0.yaml:1:1"
     ]
+
+
+def test_check_prints_the_fleet_block_without_its_secret(tmp_path, capsys):
+    from exporter.cli import main
+
+    path = tmp_path / "fleet.yaml"
+    path.write_text(
+        "fleet:\n  url: http://u:s3cret@prometheus:9090/api/v1/query\n  interval: 30s\n"
+        "  max_unready_fraction: 0.5\n  queries:\n    - name: pods\n      expr: count(up)\n"
+        "    - name: unready\n      expr: count(up == 0)\n" + RULES
+    )
+    assert main(["check", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "fleet: http://***@prometheus:9090/api/v1/query every 30s (timeout 5s, max_age 1m5s); "
+        "series fleet:pods, fleet:unready; fail-open guard at max_unready_fraction 0.5"
+    )
