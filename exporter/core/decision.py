@@ -12,7 +12,7 @@ from exporter.rules.model import RuleSet
 
 STARTING, SERVING, TERMINATING = "starting", "serving", "terminating"
 
-_EMPTY = MappingProxyType({})
+_EMPTY: MappingProxyType = MappingProxyType({})
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from functools import cached_property
 
 from exporter.config.fleet_config import FleetConfig
 from exporter.config.scrape_config import ScrapeConfig
+from exporter.promql import CompiledExpr
 
 SEVERITIES = ("unready", "warn")
 
@@ -13,7 +14,7 @@ SEVERITIES = ("unready", "warn")
 class Rule:
     name: str
     expr_text: str
-    expr: object = field(compare=False)  # exporter.promql.CompiledExpr
+    expr: CompiledExpr = field(compare=False)
     above: float | None = None
     below: float | None = None
     recover_below: float | None = None
