@@ -30,6 +30,23 @@ QUERY_PATH = "/api/v1/query"
 _QUERY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
+class FleetBlock:
+    """The fleet: block across the loaded files: at most one file may carry it."""
+
+    def __init__(self):
+        self.config: FleetConfig | None = None
+        self._at = ""
+
+    def load(self, ctx, bad_paths: set) -> None:
+        if not isinstance(ctx.doc.value.get("fleet"), dict):
+            return
+        if self._at:
+            ctx.add(("fleet",), f"only one file may have a fleet block; the first is at {self._at}", key=True)
+            return
+        self._at = ctx.where(("fleet",), key=True)
+        self.config = load_fleet_block(ctx, bad_paths)
+
+
 def load_fleet_block(ctx, bad_paths: set) -> FleetConfig | None:
     """The file's fleet block as a FleetConfig, or None if absent or wrong (problems added to ctx)."""
     block = ctx.doc.value.get("fleet")

@@ -23,7 +23,7 @@ from exporter.config.errors import ConfigError, Problem
 from exporter.config.scrape_config import ScrapeConfig, timeout_problem
 from exporter.config.yamldoc import Document, parse_document, surprise_hint, surprising_number
 from exporter.promql import PromQLError, compile_expr
-from exporter.rules.fleet_block import fleet_reference_problems, load_fleet_block
+from exporter.rules.fleet_block import FleetBlock, fleet_reference_problems
 from exporter.rules.model import Rule, RuleSet
 
 # The evaluator keeps history in memory for the longest range any rule reads; capping it keeps
@@ -104,14 +104,13 @@ def load_rules(paths: Sequence[str]) -> RuleSet:
             continue
         loader.load_file(file, data)
     problems.extend(loader.problems)
-    problems.extend(fleet_reference_problems(loader.rules_at, loader.fleet))
+    problems.extend(fleet_reference_problems(loader.rules_at, loader.fleet.config))
     if files and not problems and not loader.rules:
         problems.append(Problem(files[0], message="no rules defined: rules: is empty or missing in every file"))
     if problems:
         raise ConfigError(problems)
-    return RuleSet(
-        tuple(loader.rules), loader.scrape or ScrapeConfig(), digest.hexdigest(), tuple(files), fleet=loader.fleet
-    )
+    scrape = loader.scrape or ScrapeConfig()
+    return RuleSet(tuple(loader.rules), scrape, digest.hexdigest(), tuple(files), loader.fleet.config)
 
 
 def seed_ruleset(metric: str, threshold: float) -> RuleSet:
@@ -175,7 +174,7 @@ class _Loader:
         self.scrape: ScrapeConfig | None = None
         self._scrape_at = ""
         self._names: dict[str, str] = {}  # name -> "file:line" of its first definition
-        self.fleet, self._fleet_at = None, ""
+        self.fleet = FleetBlock()  # the one fleet: block of all the files, if any
         self.rules_at: list = []  # (rule, (file, line, col) of its expr), for checks across files
 
     def load_file(self, file: str, data: bytes) -> None:
@@ -196,7 +195,7 @@ class _Loader:
             _surprise_problems(ctx, bad_paths)
             if isinstance(doc.value, dict):
                 self._load_scrape(ctx, bad_paths)
-                self._load_fleet(ctx, bad_paths)
+                self.fleet.load(ctx, bad_paths)
                 rules = doc.value.get("rules")
                 for index, entry in enumerate(rules if isinstance(rules, list) else []):
                     if isinstance(entry, dict):
@@ -230,15 +229,6 @@ class _Loader:
             if overlap:
                 ctx.add(("scrape", "timeout"), overlap)
         self.scrape = ScrapeConfig(**values)
-
-    def _load_fleet(self, ctx, bad_paths) -> None:
-        if not isinstance(ctx.doc.value.get("fleet"), dict):
-            return
-        if self._fleet_at:
-            ctx.add(("fleet",), f"only one file may have a fleet block; the first is at {self._fleet_at}", key=True)
-            return
-        self._fleet_at = ctx.where(("fleet",), key=True)
-        self.fleet = load_fleet_block(ctx, bad_paths)
 
     def _load_rule(self, ctx, index: int, entry: dict, bad_paths) -> None:
         base = ("rules", index)
@@ -460,9 +450,7 @@ def _describe(ctx: _FileContext, path: tuple, error) -> str:
         listed = "fleet.queries" if path[:2] == ("fleet", "queries") else "rules"
         return f"each entry of {listed} must be a mapping with name and expr, got {_kind(value, shown)}{suffix}"
     if key is None:
-        return (
-            f"a rule file must be a mapping with rules: (and optionally scrape: and fleet:), got {_kind(value, shown)}"
-        )
+        return f"a rule file must be a mapping with rules: (and optionally scrape:), got {_kind(value, shown)}"
     if key in _DURATION_KEYS:
         return f"{key}: {_duration_message(value, shown)}{suffix}"
     validator = error.validator
