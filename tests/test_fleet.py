@@ -234,18 +234,23 @@ def test_an_answer_over_the_body_cap_is_refused_not_read(make_world, api):
     assert world.metrics()['llm_healthcheck_fleet_query_failures_total{reason="too_large"}'] == 1.0
 
 
-def test_an_answer_older_than_max_age_is_not_used(make_world, api, clock):
+def test_an_answer_older_than_max_age_is_not_used(make_world, api, clock, caplog):
     world = make_world()
     fleet(api, pods=10, unready=5)
     assert world.cycle(queue=1).ready
     assert world.cycle(queue=20).fail_open
-    for _ in range(30):  # max_age is 2 x 10s + 2s; the poller has not answered since
-        decision = world.cycle(queue=20, poll=False)
-        if not decision.fleet.in_use:
-            break
+    with caplog.at_level(logging.INFO, logger="llm_healthcheck"):
+        for _ in range(30):  # max_age is 2 x 10s + 2s; the poller has not answered since
+            decision = world.cycle(queue=20, poll=False)
+            if not decision.fleet.in_use:
+                break
+    assert "fleet view stale: the last answer is 23s old, more than max_age 22s; deciding standalone" in caplog.text
     assert decision.fleet.why_not == "stale: the last answer is 23s old, more than max_age 22s"
     assert (decision.ready, decision.fail_open) == (False, False)
     assert world.metrics()["llm_healthcheck_fleet_query_success"] == 0.0
+    with caplog.at_level(logging.INFO, logger="llm_healthcheck"):
+        assert world.cycle(queue=20).fleet.in_use  # the poller answers again
+    assert "fleet view fresh again" in caplog.text
 
 
 def test_a_pod_that_cannot_reach_prometheus_behaves_as_without_a_fleet_block(make_world, api, upstream, tmp_path):

@@ -104,6 +104,7 @@ class FleetLink:
         self._layered: LayeredHistory | None = None
         self._recorded = 0  # number of the newest round copied into the history
         self._running = False
+        self._stale = False  # logged once when it starts; failures are logged by the poller
 
     def install(self, config: FleetConfig | None, retention: float, max_series: int) -> None:
         """A new or changed fleet block starts over (new poller, empty history); the same keeps going."""
@@ -116,6 +117,7 @@ class FleetLink:
         if config is None:
             return
         self.poller = self._poller_factory(config, self.clock)
+        self._stale = False
         self._history = History(retention, max_series)
         self._recorded = 0
         if self._running:
@@ -143,6 +145,7 @@ class FleetLink:
             self._history.record(min(good.time, now), good.samples)
             self._recorded = good.number
         why_not = judge(config, snap.last, good, self.clock.monotonic())
+        self._log_staleness(why_not)
         age = None if good is None else max(0.0, self.clock.monotonic() - good.finished)
         status = FleetStatus(
             redact_url(config.url),
@@ -162,3 +165,11 @@ class FleetLink:
         if self._layered is None or self._layered.base is not base:
             self._layered = LayeredHistory(base, self._history)
         return self._layered, status
+
+    def _log_staleness(self, why_not: str) -> None:
+        stale = why_not.startswith("stale")
+        if stale and not self._stale:
+            log.warning("fleet view %s; deciding standalone", why_not)
+        elif self._stale and not stale and not why_not:
+            log.info("fleet view fresh again")
+        self._stale = stale
