@@ -12,8 +12,7 @@ import subprocess
 import pytest
 
 from tests.fleet_api import PrometheusProxy
-from tests.support import free_port
-from tests.test_prometheus import need
+from tests.support import Sidecar, Upstream, free_port, require_tool
 
 PEERS = 3
 SIDECAR_ENV = {"SCRAPE_INTERVAL": "0.5s", "SCRAPE_TIMEOUT": "0.4s", "SHUTDOWN_DRAIN_SECONDS": "0"}
@@ -83,9 +82,7 @@ class Prometheus:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    from tests.support import Sidecar, Upstream
-
-    binary = need("prometheus")
+    binary = require_tool("prometheus", "apt-get install prometheus")
     tmp = tmp_path_factory.mktemp("fleet")
     prometheus_port = free_port()
     proxy = PrometheusProxy(prometheus_port)
