@@ -1,6 +1,7 @@
 """`llm-healthcheck check PATH...`: validate rule files the way the sidecar will load them."""
 
-from exporter.rules.loader import format_duration, load_rules
+from exporter.config.durations import format_duration
+from exporter.rules.loader import load_rules
 
 HELP = """Validate rule files (files or directories of *.yaml) without starting anything.
 
