@@ -126,3 +126,23 @@ def test_check_prints_the_fleet_block_without_its_secret(tmp_path, capsys):
         "fleet: http://***@prometheus:9090/api/v1/query every 30s (timeout 5s, max_age 1m5s); "
         "series fleet:pods, fleet:unready; fail-open guard at max_unready_fraction 0.5"
     )
+
+
+def test_rules_reading_the_fleet_view_are_unit_tested_with_fleet_input_series(tmp_path, capsys):
+    from exporter.cli import main
+
+    (tmp_path / "pack.yaml").write_text(
+        "fleet:\n  url: http://p:9090/api/v1/query\n  queries:\n    - name: peer_queue\n      expr: up\n"
+        "rules:\n  - name: busier_than_peers\n    expr: sum(tgi_queue_size) - on() fleet:peer_queue\n    above: 8\n"
+    )
+    test = tmp_path / "pack.test.yaml"
+    test.write_text(
+        "rule_files: [pack.yaml]\ntests:\n  - interval: 1s\n    input_series:\n"
+        "      - series: tgi_queue_size\n        values: '20x10'\n"
+        "      - series: 'fleet:peer_queue'\n        values: '15x4 2x5'\n"
+        "    expect:\n"
+        "      - eval_time: 3s\n        rules: {busier_than_peers: {state: ok, value: 5}}\n        ready: true\n"
+        "      - eval_time: 7s\n        rules: {busier_than_peers: {state: firing, value: 18}}\n        ready: false\n"
+    )
+    assert main(["test", str(test)]) == 0
+    assert capsys.readouterr().out.strip() == f"{test}: ok: 6 checks in 1 test"
