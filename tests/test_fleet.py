@@ -103,6 +103,9 @@ def fleet(api, pods=10, unready=2, peers=3.0):
 
 def test_query_results_become_series_the_rules_read(make_world, api):
     world = make_world()
+    # Before the first cycle the fleet families exist already, the view not yet in use.
+    assert world.metrics()['llm_healthcheck_fleet_query_failures_total{reason="timeout"}'] == 0.0
+    assert "[+]fleet not in use, deciding standalone: no answer yet" in world.verbose()
     fleet(api, peers=3)
     decision = world.cycle(queue=12)
     warn = next(s for s in decision.rules if s.rule.name == "peers_idle_while_busy")

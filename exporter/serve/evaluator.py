@@ -163,6 +163,7 @@ class Evaluator:
                 config,
                 unevaluated,
                 reload=self._reload,
+                fleet=self._fleet.for_cycle(self._history, self.clock.time())[1],
             )
         )
         log.info(
