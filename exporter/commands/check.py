@@ -1,6 +1,7 @@
 """`llm-healthcheck check PATH...`: validate rule files the way the sidecar will load them."""
 
-from exporter.rules.loader import format_duration, load_rules
+from exporter.config.durations import format_duration
+from exporter.rules.loader import load_rules
 
 HELP = """Validate rule files (files or directories of *.yaml) without starting anything.
 
@@ -20,7 +21,24 @@ def run(args) -> int:
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]
         print("  ".join(cells))
+    if ruleset.fleet is not None:
+        print(_fleet_summary(ruleset.fleet))
     return 0
+
+
+def _fleet_summary(fleet) -> str:
+    from exporter.config.settings import redact_url
+
+    guard = (
+        f"fail-open guard at max_unready_fraction {fleet.max_unready_fraction:g}"
+        if fleet.guarded
+        else "no fail-open guard"
+    )
+    return (
+        f"fleet: {redact_url(fleet.url)} every {format_duration(fleet.interval)} "
+        f"(timeout {format_duration(fleet.timeout)}, max_age {format_duration(fleet.max_age)}); "
+        f"series {', '.join(sorted(fleet.series_names))}; {guard}"
+    )
 
 
 def _summary(rule) -> tuple[str, ...]:

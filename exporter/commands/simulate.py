@@ -188,8 +188,8 @@ def _queue_thresholds(scenario, ruleset) -> list[float]:
 
 
 def _duration(text: str) -> float:
+    from exporter.config.durations import parse_duration
     from exporter.config.errors import ConfigError, Problem
-    from exporter.rules.loader import parse_duration
 
     try:
         seconds = parse_duration(text)

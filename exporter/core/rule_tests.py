@@ -27,12 +27,13 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from exporter.config.durations import parse_duration
 from exporter.config.errors import ConfigError, Problem
 from exporter.config.scrape_config import ScrapeConfig
 from exporter.config.yamldoc import parse_document
 from exporter.core import engine, policy
 from exporter.core.history import History
-from exporter.rules.loader import MAX_RANGE_SECONDS, load_rules, parse_duration
+from exporter.rules.loader import MAX_RANGE_SECONDS, load_rules
 from exporter.rules.series_notation import SeriesNotationError, expand_values
 
 _PAGE_CONFIG = ScrapeConfig()  # input series always arrive: only the rules decide
