@@ -67,3 +67,34 @@ def test_a_crashed_servers_refused_scrapes_take_the_pod_out_after_failure_thresh
     assert sidecar.evaluate(3.0, None) is True
     assert sidecar.evaluate(4.0, None) is False
     assert sidecar.evaluate(5.0, _page(q=0)) is True
+
+
+FLEET_RULES = """\
+fleet:
+  url: http://127.0.0.1:9/api/v1/query
+  interval: 10s
+  max_unready_fraction: {fraction}
+  queries:
+    - {{name: pods, expr: 'count(llm_healthcheck_ready)'}}
+    - {{name: unready, expr: 'count(llm_healthcheck_ready == 0)'}}
+rules:
+  - name: busy
+    expr: sum(tgi_queue_size)
+    above: 15
+"""
+
+
+def test_the_panel_takes_the_guard_from_a_rule_files_fleet_block(tmp_path):
+    from exporter.sim.panel import Policy, run_one
+    from exporter.sim.scenario import load_scenario, resolve_scenario
+
+    hovering = load_scenario(resolve_scenario("hovering"))  # one busy pod of three
+    rows = {}
+    for fraction in ("0.0", "0.5"):
+        path = tmp_path / f"fleet-{fraction}.yaml"
+        path.write_text(FLEET_RULES.format(fraction=fraction))
+        rows[fraction] = run_one(hovering, "none_ready", Policy("r+fleet", "rules", (str(path),), fleet=True)).outcome
+    # 0.0: any pod out is too many, so the guard keeps the busy pod in; 0.5: one of three may go
+    # (held in only on the rare evaluation where the late view still counts it out).
+    assert rows["0.0"].flips == 0 and rows["0.0"].fail_open_seconds > 100
+    assert rows["0.5"].flips > 20 and rows["0.5"].fail_open_seconds < rows["0.0"].fail_open_seconds / 10

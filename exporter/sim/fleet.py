@@ -22,7 +22,7 @@ from exporter.core.policy import FleetView
 class FleetSpec:
     scrape_interval: float = 15.0  # Prometheus' scrape of each sidecar's /metrics
     query_interval: float = 15.0  # the sidecar's fleet query
-    max_unready_fraction: float = 0.5
+    max_unready_fraction: float | None = 0.5  # None: the guard off (the sidecar's fleet view without it)
 
     @property
     def lag(self) -> float:
@@ -37,8 +37,9 @@ def parse_fleet(reader, value) -> FleetSpec:
     scrape = reader.duration(data.get("scrape_interval"), where + ("scrape_interval",), base.scrape_interval)
     query = reader.duration(data.get("query_interval"), where + ("query_interval",), base.query_interval)
     fraction = reader.number(data.get("max_unready_fraction"), where + ("max_unready_fraction",), minimum=0)
-    if fraction is not None and fraction > 1:
-        reader.fail(where + ("max_unready_fraction",), f"must be a fraction between 0 and 1, got {fraction:g}")
+    if fraction is not None and fraction >= 1:
+        # The rule file's fleet.max_unready_fraction has the same bounds.
+        reader.fail(where + ("max_unready_fraction",), f"must be at least 0 and below 1, got {fraction:g}")
         fraction = None
     return FleetSpec(scrape, query, base.max_unready_fraction if fraction is None else fraction)
 

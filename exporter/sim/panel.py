@@ -32,8 +32,13 @@ HELD_OUT = ("diurnal", "sick-vllm")
 PACKS_DIR = Path(__file__).resolve().parents[2] / "rules"
 # Shipped packs per simulated engine, with the max_unready_fraction each pack's comments
 # recommend for its fleet view (docs/decisions.md says why): 0.5 where the server bounds its
-# own queue with 429s (TGI), 1 (the guard off) where it queues without bound (vLLM, SGLang).
-PACKS = {"tgi": (("tgi.yaml", 0.5),), "vllm": (("vllm.yaml", 1.0),), "sglang": (("sglang.yaml", 1.0),)}
+# own queue with 429s (TGI); None, the guard off, where it queues without bound (vLLM, SGLang).
+PACKS: dict[str, tuple[tuple[str, float | None], ...]] = {
+    "tgi": (("tgi.yaml", 0.5),),
+    "vllm": (("vllm.yaml", None),),
+    "sglang": (("sglang.yaml", None),),
+}
+_SCENARIO = "scenario"  # Policy.fraction: take the scenario's fleet.max_unready_fraction
 
 # --quick (the CI test): these scenarios, whole, under the first gateway mode only, so every
 # inequality is still judged on real cells; spillover and diurnal, the longest, are left to
@@ -50,7 +55,7 @@ class Policy:
     metric: str = ""
     threshold: float = 0.0
     fleet: bool = False
-    fraction: float | None = None  # the guard's max_unready_fraction; None: the scenario's
+    fraction: float | str | None = _SCENARIO  # the guard's max_unready_fraction; None: the guard off
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,11 @@ def run_one(scenario, mode: str, policy: Policy) -> Row:
     fleet = None
     if policy.fleet:
         fleet = scenario.fleet
-        if policy.fraction is not None:
+        block = getattr(ruleset, "fleet", None)
+        if block is not None:
+            # A rule file with its own fleet: block: its query interval and its guard.
+            fleet = replace(fleet, query_interval=block.interval, max_unready_fraction=block.max_unready_fraction)
+        elif policy.fraction != _SCENARIO:
             fleet = replace(fleet, max_unready_fraction=policy.fraction)
     started = time.perf_counter()
     result = simulate(cell, ruleset, policy.name, fleet=fleet)
