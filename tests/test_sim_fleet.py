@@ -98,3 +98,26 @@ def test_the_panel_takes_the_guard_from_a_rule_files_fleet_block(tmp_path):
     # (held in only on the rare evaluation where the late view still counts it out).
     assert rows["0.0"].flips == 0 and rows["0.0"].fail_open_seconds > 100
     assert rows["0.5"].flips > 20 and rows["0.5"].fail_open_seconds < rows["0.0"].fail_open_seconds / 10
+
+
+def test_simulate_fleet_flag_reports_the_guard_and_crash_losses(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, "-m", "exporter", "simulate", "sick-tgi", "--duration", "25m", "--no-plot", "--fleet"]
+        + ["--rules", str(root / "rules" / "tgi.yaml"), "--out", str(tmp_path)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = dict(line.split("  ", 1) for line in proc.stdout.splitlines() if "  " in line and not line.startswith(" "))
+    assert "held in by the fail-open guard" in lines  # only with --fleet
+    crashed = lines["lost to a crashed server"].strip()  # us-west-3 crashes at 20m
+    assert int(crashed.split()[0]) > 0

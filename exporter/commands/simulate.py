@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=flag(parse_whole), help="override the scenario's seed")
     parser.add_argument("--duration", metavar="DURATION", help="override the scenario's duration (e.g. 10m)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)")
+    parser.add_argument(
+        "--fleet",
+        action="store_true",
+        help="simulate the fleet view from Prometheus and the fail-open guard (the rule file's fleet: block, "
+        "else the scenario's fleet: settings)",
+    )
     progress = parser.add_mutually_exclusive_group()
     progress.add_argument(
         "--progress", dest="progress", action="store_true", default=None, help="always show the progress bar"
@@ -143,7 +149,7 @@ def _run_one(scenario, spec, ruleset, args, suffix, show_progress=True):
     enabled = enabled and show_progress
     bar = ProgressBar(sys.stderr, f"{scenario.name}{suffix}", enabled)
     try:
-        result = simulate(scenario, ruleset, spec.label, progress=bar.update)
+        result = simulate(scenario, ruleset, spec.label, progress=bar.update, fleet=_fleet(scenario, ruleset, args))
     finally:
         bar.close()
     base = args.out / f"{scenario.name}{suffix}"
@@ -163,6 +169,18 @@ def _run_one(scenario, spec, ruleset, args, suffix, show_progress=True):
             plot_run(result, png, _queue_thresholds(scenario, ruleset))
             written.append(png)
     return summarize(result), written
+
+
+def _fleet(scenario, ruleset, args):
+    """The fleet view to simulate with --fleet: the rule file's own block when it has one."""
+    if not getattr(args, "fleet", False):
+        return None
+    from dataclasses import replace
+
+    block = getattr(ruleset, "fleet", None)
+    if block is None:
+        return scenario.fleet
+    return replace(scenario.fleet, query_interval=block.interval, max_unready_fraction=block.max_unready_fraction)
 
 
 def _load(spec):

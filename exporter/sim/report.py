@@ -33,6 +33,8 @@ class Summary:
     ttft: tuple[float, float, float]
     wall_seconds: float
     evaluations: int
+    failed: int = 0  # sent to a crashed server, or inside it when it crashed
+    fail_open_seconds: float | None = None  # with a fleet view: pod-seconds the guard held pods in
 
     @property
     def flips(self) -> int:
@@ -89,6 +91,8 @@ def summarize(result: SimResult) -> Summary:
         ttft=tuple(quantile(ttfts, q) for q in qs),
         wall_seconds=result.wall_seconds,
         evaluations=result.evaluations,
+        failed=sum(sum(r.failed) for r in result.regions) + result.dropped,
+        fail_open_seconds=sum(p.fail_open_seconds for p in result.pods) if result.fleet is not None else None,
     )
 
 
@@ -124,6 +128,12 @@ def _totals(s: Summary) -> list[tuple[str, str]]:
         ("spilled to another region", f"{s.spilled} ({_pct(s.spilled, s.arrivals)})"),
         ("no ready pod (rejected)", f"{s.rejected} ({_pct(s.rejected, s.arrivals)})"),
         ("refused by a full server (429)", f"{s.refused} ({_pct(s.refused, s.arrivals)})"),
+        *([("lost to a crashed server", f"{s.failed} ({_pct(s.failed, s.arrivals)})")] if s.failed else []),
+        *(
+            [("held in by the fail-open guard", f"{s.fail_open_seconds:.0f} pod-seconds")]
+            if s.fail_open_seconds is not None
+            else []
+        ),
         ("queue wait p50 / p95 / p99", " / ".join(_seconds(v) for v in s.wait)),
         ("TTFT p50 / p95 / p99", " / ".join(_seconds(v) for v in s.ttft)),
     ]
@@ -147,9 +157,10 @@ def format_summary(s: Summary) -> str:
 
 def format_comparison(a: Summary, b: Summary) -> str:
     """The two runs' totals side by side (same scenario, same seeded requests)."""
-    left, right = _totals(a), _totals(b)
+    left, right = dict(_totals(a)), dict(_totals(b))
+    keys = list(left) + [k for k in right if k not in left]  # a row only one run has shows "-" for the other
     header = ("", "A", "B")
-    rows = [(k, va, vb) for (k, va), (_, vb) in zip(left, right)]
+    rows = [(k, left.get(k, "-"), right.get(k, "-")) for k in keys]
     lines = [f"scenario {a.scenario}: the same {a.arrivals} requests against two rule sets"]
     lines += _table(header, rows, left=3)
     return "\n".join(lines)
