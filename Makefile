@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench fuzz check-rules decisions clean
+.PHONY: demo test lint bench fuzz check-rules clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,7 @@ fuzz: $(STAMP)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-20000} $(PY) -m pytest -q tests/test_fuzz.py
 
 # docs/decisions.md's panel table, from the full decision panel (a few minutes of virtual time)
+.PHONY: decisions
 decisions: $(STAMP)
 	$(VENV)/bin/llm-healthcheck panel --out build/panel --update-doc docs/decisions.md
 

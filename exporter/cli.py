@@ -18,8 +18,8 @@ COMMANDS = {
     "eval": "exporter.commands.eval",
     "fake-server": "exporter.commands.fake_server",
     "simulate": "exporter.commands.simulate",
-    "panel": "exporter.commands.panel",
     "demo": "exporter.commands.demo",
+    "panel": "exporter.commands.panel",
 }
 DEFAULT_COMMAND = "serve"
 

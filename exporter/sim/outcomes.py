@@ -2,7 +2,7 @@
 
 Lost = rejected (no ready pod anywhere) + refused (a full server's 429) + failed (sent to a
 crashed server) + dropped (in a server when it crashed) + timed out (no first token within
-the scenario's client timeout, `gateway.timeout`, default 60 s; counted after the fact, so
+the scenario's `client_timeout`, default 60 s; counted after the fact, so
 the model keeps serving a request whose client has gone, which slightly overstates the
 load the other requests see). Queue waits include the requests still queued at the end,
 at the wait they had by then, so a stalled server's queue is not left out of the p95.
@@ -43,7 +43,7 @@ class Outcome:
 
 
 def outcome(result: SimResult) -> Outcome:
-    timeout = result.scenario.timeout
+    timeout = result.scenario.client_timeout
     end = result.times[-1] if result.times else 0.0
     waits = [r[3] for r in result.requests]
     ttfts = [r[4] for r in result.requests]

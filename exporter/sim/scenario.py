@@ -36,11 +36,12 @@ from pathlib import Path
 
 from exporter.config.errors import ConfigError, Problem
 from exporter.config.yamldoc import parse_document
-from exporter.sim.faults import FaultSpec, parse_faults
-from exporter.sim.fleet import FleetSpec, parse_fleet
+from exporter.sim.faults import FaultSpec
+from exporter.sim.fleet import FleetSpec
 from exporter.sim.model import Lengths, ModelConfig
 from exporter.sim.pages import ENGINES
 from exporter.sim.profiles import ProfileError, RateFn, build_profile
+from exporter.sim.scenario_extras import read_extras
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 BALANCES = ("round_robin", "random", "least_request")
@@ -61,6 +62,7 @@ _TOP_KEYS = (
     "regions",
     "faults",
     "fleet",
+    "client_timeout",
 )
 _PROBE_KEYS = {
     "periodSeconds": ("period", 10.0),
@@ -132,13 +134,15 @@ class Scenario:
     spill: str
     overprovisioning_factor: float
     regions: tuple[RegionSpec, ...]
-    faults: tuple[FaultSpec, ...] = ()
-    fleet: FleetSpec = FleetSpec()  # the fleet view's lag and guard when a run simulates one
-    timeout: float = 60.0  # a client gives up on a request without its first token by then
 
     @property
     def replicas(self) -> int:
         return sum(r.replicas for r in self.regions)
+
+    # Read by exporter.sim.scenario_extras; declared here, after the others, with defaults.
+    faults: tuple[FaultSpec, ...] = ()
+    fleet: FleetSpec = FleetSpec()  # the fleet view's lag and guard when a run simulates one
+    client_timeout: float = 60.0  # a client gives up on a request without its first token by then
 
 
 def resolve_scenario(name_or_path: str) -> Path:
@@ -172,6 +176,8 @@ def load_scenario(path: str | Path) -> Scenario:
             reader.fail((), "the file is empty; a scenario needs at least regions:")
         raise ConfigError(sorted(reader.problems))
     scenario = reader.scenario(doc.value, path)
+    if isinstance(doc.value, dict):
+        scenario = read_extras(reader, doc.value, scenario)
     if reader.problems:
         raise ConfigError(sorted(set(reader.problems)))
     return scenario
@@ -275,11 +281,8 @@ class _Reader:
         interval = self.duration(sidecar.get("interval"), ("sidecar", "interval"))
         latency = self.duration(sidecar.get("latency"), ("sidecar", "latency"), 0.002, positive=False)
         gateway = self.mapping(
-            data.get("gateway", {}),
-            ("gateway",),
-            ("balance", "no_ready_pod", "spill", "overprovisioning_factor", "timeout"),
+            data.get("gateway", {}), ("gateway",), ("balance", "no_ready_pod", "spill", "overprovisioning_factor")
         )
-        timeout = self.duration(gateway.get("timeout"), ("gateway", "timeout"), 60.0)
         balance = self.choice(gateway.get("balance"), ("gateway", "balance"), BALANCES, "round_robin")
         no_ready = self.choice(gateway.get("no_ready_pod"), ("gateway", "no_ready_pod"), NO_READY, "reject")
         spill = self.choice(gateway.get("spill"), ("gateway", "spill"), SPILLS, "none_ready")
@@ -288,8 +291,6 @@ class _Reader:
         )
         base_model = self.model(data.get("model", {}), ("model",), ModelConfig())
         regions = self.regions(data.get("regions"), base_model, path.parent)
-        faults = parse_faults(self, data.get("faults"), {r.name: r.replicas for r in regions})
-        fleet = parse_fleet(self, data.get("fleet", {}))
         return Scenario(
             name,
             str(path),
@@ -307,9 +308,6 @@ class _Reader:
             spill,
             factor,
             tuple(regions),
-            faults,
-            fleet,
-            timeout or 60.0,
         )
 
     def rules(self, value, where, base: Path) -> RulesSpec:
