@@ -1,7 +1,8 @@
 """The only outbound HTTP: fetch the inference server's /metrics, cap it, select, parse.
 
-- One hard deadline covers connect, headers and the whole body, so a server that drips bytes
-  cannot hold a scrape past its timeout.
+- One hard deadline covers DNS, connect, headers and the whole body, so a server that drips
+  bytes cannot hold a scrape past its timeout (exporter.core.deadline_http).
+- A body shorter than its Content-Length is a failed scrape, not a page.
 - The body is capped; a larger one is a failure, not a memory spike.
 - Only lines whose sample name a rule reads are handed to prometheus_client's parser: on a
   100 KB TGI page with 1,024-bucket histograms that is most of the cost saved. Sample names are
@@ -13,12 +14,18 @@ import base64
 import http.client
 import re
 import socket
-import ssl
 import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.core.deadline_http import (
+    DeadlineExceeded,
+    DeadlineHTTPConnection,
+    DeadlineHTTPSConnection,
+    Resolver,
+)
 
 ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
 
@@ -69,7 +76,8 @@ class Scraper:
         self.timeout = timeout
         self.max_body_bytes = max_body_bytes
         self._clock = clock
-        self._conn = None
+        self._resolver = Resolver()
+        self._conn: DeadlineHTTPConnection | None = None
 
     def scrape(self, names: frozenset[str] | None) -> ScrapeResult:
         started = self._clock()
@@ -113,30 +121,23 @@ class Scraper:
 
     def _request(self, deadline: float) -> tuple[int, bytes]:
         if self._conn is None:
-            remaining = _remaining(deadline, self._clock)
-            if self._https:
-                self._conn = http.client.HTTPSConnection(
-                    self._host, self._port, timeout=remaining, context=ssl.create_default_context()
-                )
-            else:
-                self._conn = http.client.HTTPConnection(self._host, self._port, timeout=remaining)
-            self._conn.connect()
-        sock = self._conn.sock
-        sock.settimeout(_remaining(deadline, self._clock))
+            connection = DeadlineHTTPSConnection if self._https else DeadlineHTTPConnection
+            self._conn = connection(self._host, self._port, self._resolver, self._clock)
+        _remaining(deadline, self._clock)
+        self._conn.start(deadline)  # connecting, DNS included, and every read from here on
         self._conn.request("GET", self._path, headers=self._headers)
         response = self._conn.getresponse()
-        body = self._read_body(response, sock, deadline)
+        body = self._read_body(response)
         if response.will_close:
             self.close()
         return response.status, body
 
-    def _read_body(self, response, sock, deadline: float) -> bytes:
+    def _read_body(self, response) -> bytes:
         length = response.getheader("Content-Length")
         if length and length.isdigit() and int(length) > self.max_body_bytes:
             raise ScrapeFailure(TOO_LARGE, f"body of {length} bytes is over the {self.max_body_bytes}-byte cap")
         chunks, size = [], 0
         while True:
-            sock.settimeout(_remaining(deadline, self._clock))
             chunk = response.read1(65536)
             if not chunk:
                 break
@@ -144,6 +145,10 @@ class Scraper:
             if size > self.max_body_bytes:
                 raise ScrapeFailure(TOO_LARGE, f"body over the {self.max_body_bytes}-byte cap")
             chunks.append(chunk)
+        if response.length:  # http.client ends a short Content-Length body without an error
+            raise ScrapeFailure(
+                CONNECTION, f"upstream closed the connection {response.length} bytes short of its Content-Length"
+            )
         response.close()  # marks the response finished so the connection can be reused
         return b"".join(chunks)
 
@@ -158,6 +163,8 @@ def _remaining(deadline: float, clock) -> float:
 def _failure_from(err: Exception) -> ScrapeFailure:
     if isinstance(err, ScrapeFailure):
         return err
+    if isinstance(err, DeadlineExceeded):
+        return ScrapeFailure(TIMEOUT, str(err))
     if isinstance(err, (socket.timeout, TimeoutError)):
         return ScrapeFailure(TIMEOUT, "scrape timed out")
     if isinstance(err, ConnectionRefusedError):
