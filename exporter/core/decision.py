@@ -54,6 +54,7 @@ class Decision:
     cycle: int = 0
     history_series: int = 0  # series held for range functions and lookback
     series_dropped: int = 0  # new series refused because the history was full (cumulative)
+    series_evicted: int = 0  # series no longer scraped, forgotten early to make room (cumulative)
 
 
 def frozen(mapping: dict) -> MappingProxyType:
