@@ -38,7 +38,10 @@ HEAD_LIMIT_BYTES = 64 * 1024  # a longer request head is refused (gunicorn would
 # The sidecar's clients are the kubelet and a few balancers: a hundred idle connections is
 # plenty, and each costs a file descriptor and a poller entry, never a thread.
 IDLE_LIMIT = 100
-ACCEPTS_PER_WAKEUP = 64  # connections accepted per poller wake-up, so a backlog drains quickly
+# Connections accepted per poller wake-up: several, so a backlog drains quickly, yet few enough
+# that a new connection's head is read (one wake-up later) before 2 x this many newer ones
+# could push it out as the oldest of IDLE_LIMIT.
+ACCEPTS_PER_WAKEUP = 16
 LINGER_SECONDS = 2.0  # how long a closing connection is read for the client's FIN (gunicorn's figure)
 LINGER_DRAIN_BYTES = 64 * 1024  # a client that keeps sending while we close is cut off after this
 _HEADERS_TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
