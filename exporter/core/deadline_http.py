@@ -75,7 +75,7 @@ class Resolver:
     """getaddrinfo bounded by a timeout; at most one lookup thread outstanding."""
 
     def __init__(self):
-        self._pending: tuple[str, int, threading.Event, list] | None = None
+        self._pending: tuple[str, int, threading.Event, list] | None = None  # host, port, done, [answer]
 
     def resolve(self, host: str, port: int, timeout: float) -> list:
         literal = _literal_address(host, port)
@@ -83,7 +83,7 @@ class Resolver:
             return literal
         pending = self._pending
         if pending is None or pending[:2] != (host, port):
-            done, answer = threading.Event(), []
+            done, answer = threading.Event(), []  # type: tuple[threading.Event, list]
             pending = self._pending = (host, port, done, answer)
 
             def lookup() -> None:
@@ -168,7 +168,9 @@ class DeadlineHTTPSConnection(DeadlineHTTPConnection):
 
     def connect(self) -> None:
         super().connect()
-        plain = self.sock
-        plain.settimeout(plain._left())  # the handshake is one call: it gets what is left
-        self.sock = self._context.wrap_socket(plain, server_hostname=self.host)
+        left = self.deadline - self._clock()
+        if left <= 0:
+            raise DeadlineExceeded("scrape timed out")
+        self.sock.settimeout(left)  # the handshake is one call: it gets what is left
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host)
         set_deadline(self.sock, self.deadline, self._clock)

@@ -185,15 +185,15 @@ class History:
         returned = False
         for labels in raw:
             labels = _normalise(labels)
-            series = self._series.get(labels)
-            if series is None:
+            known = self._series.get(labels)
+            if known is None:
                 slots.append(labels)
-            elif series._seen == scrape:
+            elif known._seen == scrape:
                 slots.append(None)  # a duplicate, sorted out below
             else:
-                returned = returned or series._seen != previous
-                series._seen = scrape
-                slots.append(series)
+                returned = returned or known._seen != previous
+                known._seen = scrape
+                slots.append(known)
         missing = [series for series in before if series._seen != scrape]
         for series in missing:
             if series.times is self._times:
@@ -202,16 +202,16 @@ class History:
         dropped = 0
         for slot, labels, (_, value) in zip(slots, raw, samples):
             if slot is None or type(slot) is tuple:
-                series = self._series.get(_normalise(labels))
-                if series is not None and series._seen == scrape:
-                    duplicates.append((series, value))
+                found = self._series.get(_normalise(labels))
+                if found is not None and found._seen == scrape:
+                    duplicates.append((found, value))
                     continue
-                series = self._create(slot, missing) if slot is not None else None
-                if series is None:
+                created = self._create(slot, missing) if slot is not None else None
+                if created is None:
                     dropped += 1
                     continue
-                series._seen = scrape
-                slot = series
+                created._seen = scrape
+                slot = created
             live.append(slot)
             values.append(value)
         if returned and self._gone:
