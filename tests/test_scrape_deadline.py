@@ -2,7 +2,10 @@
 and 9): a status line, headers or chunk sizes dripped a byte at a time, a body shorter than its
 Content-Length, and a host name whose lookup never returns. Real sockets on loopback."""
 
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 
 import pytest
@@ -12,6 +15,7 @@ from exporter.core.scrape import Scraper
 from tests.support import FAST, RawUpstream, http_answer, scrape_failures
 
 BODY = b"tgi_queue_size 1\n"
+QUEUE = frozenset({"tgi_queue_size"})
 DRIP_BYTES = 80  # at 0.1 s a byte, 8 s: far past any deadline used here
 
 
@@ -154,3 +158,56 @@ def test_a_failed_lookup_is_a_connection_failure(monkeypatch):
     result = Scraper("http://metrics.invalid:9/metrics", 1.0, 1 << 20).scrape(None)
     assert not result.ok and result.reason == scrape.CONNECTION
     assert "name or service not known" in result.error
+
+
+def _self_signed(tmp_path):
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1"]
+        + ["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+        check=True,
+        capture_output=True,
+    )
+    return key, cert
+
+
+def test_the_deadline_holds_over_tls_too(tmp_path, monkeypatch):
+    key, cert = _self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the scraper trusts this certificate
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    finished = []
+
+    def serve():
+        for _ in range(2):  # one good answer, then a dripped one
+            raw, _ = listener.accept()
+            with context.wrap_socket(raw, server_side=True) as conn:
+                conn.settimeout(10)
+                conn.recv(65536)
+                if not finished:
+                    conn.sendall(HEAD + BODY)
+                    finished.append("answered")
+                    continue
+                try:
+                    for byte in HEAD:
+                        conn.sendall(bytes([byte]))
+                        RELEASE.wait(0.1)
+                    finished.append("dripped whole")
+                except OSError:
+                    finished.append("cut")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        url = f"https://localhost:{listener.getsockname()[1]}/metrics"
+        good = Scraper(url, 2.0, 1 << 20).scrape(QUEUE)
+        assert good.ok and good.samples == (((("__name__", "tgi_queue_size"),), 1.0),)
+        dripped = Scraper(url, 0.5, 1 << 20).scrape(QUEUE)
+        assert not dripped.ok and dripped.reason == scrape.TIMEOUT
+        thread.join(15)
+        assert finished == ["answered", "cut"]
+    finally:
+        listener.close()
