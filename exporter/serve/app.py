@@ -3,6 +3,7 @@
 import falcon
 
 from exporter.serve.explain import health_document, rules_document, verbose_lines
+from exporter.serve.status_http import PATHS, add_status_routes, attach_publisher, status_answer
 from exporter.serve.telemetry import render
 
 TEXT = "text/plain; charset=utf-8"
@@ -104,9 +105,10 @@ class ProbeFastPath:
     handing the connection to a thread (exporter/serve/gunicorn_options.py).
     """
 
-    def __init__(self, evaluator, app: falcon.App):
+    def __init__(self, evaluator, app: falcon.App, status=None):
         self._evaluator = evaluator
         self.app = app  # the Falcon app, for callers that need it
+        self.status = status  # exporter.serve.status.StatusPublisher: `/` and /api/v1/status as bytes
 
     def __call__(self, environ, start_response):
         if (
@@ -118,7 +120,15 @@ class ProbeFastPath:
             status, headers, body = self.probe_answer()
             start_response(status, list(headers))
             return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+        if environ.get("PATH_INFO") in PATHS and environ.get("REQUEST_METHOD") in _PROBE_METHODS and self.status:
+            status, headers, body = self.page_answer(environ["PATH_INFO"], environ.get("QUERY_STRING", ""))
+            start_response(status, list(headers))
+            return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
         return self.app(environ, start_response)
+
+    def page_answer(self, path: str, query: str = "") -> tuple:
+        """(status, headers, body) of the status page or its JSON, pre-rendered bytes."""
+        return status_answer(self.status, path, query)
 
     def probe_answer(self) -> tuple:
         """(status, headers, body) of the plain probe for the current decision."""
@@ -146,4 +156,6 @@ def create_app(evaluator, registry, enable_reload: bool = False) -> ProbeFastPat
     app.add_route("/metrics", MetricsResource(registry))
     app.add_route("/rules", RulesResource(evaluator))
     app.add_route("/-/reload", ReloadResource(evaluator, enable_reload))
-    return ProbeFastPath(evaluator, app)
+    status = attach_publisher(evaluator)
+    add_status_routes(app, status)
+    return ProbeFastPath(evaluator, app, status)
