@@ -130,7 +130,8 @@ class StatusPublisher:
                 current = self.current
                 if current is not None and decision.cycle < current.cycle:
                     return  # a late publish of an older cycle must not replace a newer page
-                self.history.record(decision)
+                if decision.cycle:  # cycle 0 is the startup placeholder: nothing was evaluated
+                    self.history.record(decision)
                 doc = status_document(decision, self.history)
                 head, rest = self._render_page(doc)
                 self.current = Rendered(encode_json(doc), head, rest, decision.cycle)
