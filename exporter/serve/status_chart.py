@@ -15,11 +15,16 @@ from exporter.serve.status_history import state_spans
 WIDTH, HEIGHT = 360, 96
 LEFT, RIGHT, TOP, BOTTOM = 46, 6, 6, 16  # margins around the plot, for the axis labels
 PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+MIN_SPAN_SECONDS = 30.0
 
 
 def chart_svg(rule: dict, now: float, window: float) -> str:
-    """`rule` is one entry of the status document's rules (exporter.serve.status)."""
+    """`rule` is one entry of the status document's rules (exporter.serve.status); `window` the
+    longest span shown, in seconds up to `now`."""
     points = [(t, _finite(v), state) for t, v, state in rule["history"]]
+    # The x axis spans what is recorded, up to the window: a sidecar that started a minute ago
+    # shows that minute across the chart instead of squeezed into its right edge.
+    window = min(window, max(MIN_SPAN_SECONDS, now - points[0][0])) if points else window
     start = now - window
     low, high = _value_range([v for _, v, _ in points], rule["thresholds"])
 
@@ -134,4 +139,4 @@ def _short(value: float) -> str:
 
 
 def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:g}m" if seconds >= 60 else f"{seconds:g}s"
+    return f"{seconds / 60:.1f}".removesuffix(".0") + "m" if seconds >= 60 else f"{seconds:.0f}s"

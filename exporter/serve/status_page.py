@@ -97,7 +97,7 @@ def _summary(doc: dict) -> str:
 def _legend(window: float) -> str:
     minutes = f"{window / 60:g} min" if window >= 60 else f"{window:g} s"
     return (
-        f'<p class="legend muted">charts: the last {minutes}; shading: <span class="pending">pending</span>'
+        f'<p class="legend muted">charts: up to the last {minutes}; shading: <span class="pending">pending</span>'
         '<span class="firing">firing</span><span class="recovering">recovering</span>'
         '<span class="band">recover band</span> dashed: threshold</p>'
     )
