@@ -315,3 +315,25 @@ def test_publisher_keeps_the_newer_page_when_an_older_decision_arrives_late(worl
     publisher.observe(older)
     assert publisher.current.cycle == newer.cycle
     assert json.loads(publisher.current.json)["rules"][0]["value"] == 2
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1e308, -1e308, 0.0],
+        [float("nan"), float("inf"), float("-inf"), 3.0],
+        [5e-324, 1e-320],
+        [7.0, 7.0, 7.0],
+        [None, None],
+        [-0.0, 0.0],
+    ],
+)
+def test_chart_of_extreme_values_has_only_finite_coordinates(values):
+    from exporter.serve.status_chart import chart_svg
+
+    points = [[1000.0 + i, v, "ok"] for i, v in enumerate(values)]
+    svg = chart_svg({"name": "x", "history": points, "thresholds": {"above": 10.0}}, 1000.0 + len(values), 300.0)
+    numbers = re.findall(r'(?:x|y|x1|y1|x2|y2|cx|cy|width|height|points)="([^"]*)"', svg)
+    for text in numbers:
+        for number in re.split(r"[ ,]", text):
+            assert re.fullmatch(r"-?\d+(\.\d+)?", number), (number, svg)

@@ -15,7 +15,7 @@ from exporter.serve.status_history import state_spans
 WIDTH, HEIGHT = 360, 96
 LEFT, RIGHT, TOP, BOTTOM = 46, 6, 6, 16  # margins around the plot, for the axis labels
 PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-MIN_SPAN_SECONDS = 30.0
+MIN_SPAN_SECONDS = 10.0
 
 
 def chart_svg(rule: dict, now: float, window: float) -> str:
@@ -32,7 +32,7 @@ def chart_svg(rule: dict, now: float, window: float) -> str:
         return LEFT + (min(max(t, start), now) - start) / window * PLOT_W
 
     def y(v: float) -> float:
-        return TOP + (high - v) / (high - low) * PLOT_H
+        return TOP + (high / 2 - v / 2) / (high / 2 - low / 2) * PLOT_H
 
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
@@ -54,18 +54,29 @@ def _finite(value) -> float | None:
 
 
 def _value_range(values: list, thresholds: dict) -> tuple[float, float]:
+    """The y axis: values and thresholds in view, padded, rounded outwards to a step of 1, 2,
+    2.5 or 5 x 10^k (0..25, not 0..23.76). Halves are used so 1e308 and -1e308 do not overflow."""
     known = [v for v in values if v is not None] + [float(t) for t in thresholds.values() if math.isfinite(t)]
     if not known:
         return 0.0, 1.0
     low, high = min(known), max(known)
     if low >= 0 and high > 0 and low <= high * 0.5:
         low = 0.0  # a queue or a ratio reads best from zero
-    span = high - low
-    if span <= 0:
-        span = abs(high) * 0.1 or 1.0
-        low, high = low - span, high + span
-    pad = span * 0.08
-    return low - (pad if low != 0 else 0), high + pad
+    if high / 2 - low / 2 <= 0:
+        half = abs(high) * 0.05 or 0.5
+        low, high = low - half, high + half
+    pad = (high / 2 - low / 2) * 0.16
+    padded = (low - (pad if low != 0 else 0), high + pad)
+    if not all(map(math.isfinite, padded)):
+        return low, high
+    low, high = padded
+    rough = (high / 2 - low / 2) / 2.5
+    magnitude = 10 ** math.floor(math.log10(rough))
+    if magnitude == 0:
+        return low, high
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= rough)
+    rounded = (math.floor(low / step) * step, math.ceil(high / step) * step)
+    return rounded if all(map(math.isfinite, rounded)) else (low, high)
 
 
 def _state_shading(points, now: float, x) -> list[str]:
