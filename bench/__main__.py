@@ -186,7 +186,7 @@ def _health(table, capture, seconds, rounds):
 
 def _status(table, capture, seconds, rounds):
     run = status_page.measure(capture, seconds=seconds, rounds=rounds)
-    render_ms, rules = status_page.render_cost_ms(capture)
+    render_ms, rules, full_bytes = status_page.render_cost_ms(capture)
     table.title(
         f"/health p99 with the status page fetched in a tight loop (1 probe connection, new per probe; "
         f"median of {rounds} runs of {max(1, round(seconds))} s; latency in ms)"
@@ -214,7 +214,7 @@ def _status(table, capture, seconds, rounds):
         ],
     )
     table.title("Status page rendering on the evaluator thread (once per cycle, chart window full)")
-    table.rows(["rules", "CPU ms per cycle"], [[str(rules), f"{render_ms:.2f}"]])
+    table.rows(["rules", "CPU ms per cycle", "page bytes"], [[str(rules), f"{render_ms:.2f}", f"{full_bytes:,}"]])
     limit = run.limit_ms
     return [
         _verdict(

@@ -105,8 +105,8 @@ def _wrk_rate(out: str) -> float:
     return 0.0
 
 
-def render_cost_ms(capture: Path, cycles: int = 400) -> tuple[float, int]:
-    """(median CPU ms of one StatusPublisher.observe, rules) with a full chart window."""
+def render_cost_ms(capture: Path, cycles: int = 400) -> tuple[float, int, int]:
+    """(median CPU ms of one StatusPublisher.observe, rules, page bytes) with a full chart window."""
     from bench.cycle import _StepClock
     from exporter.config.settings import load_settings
     from exporter.serve.evaluator import Evaluator
@@ -130,6 +130,7 @@ def render_cost_ms(capture: Path, cycles: int = 400) -> tuple[float, int]:
             publisher.observe(decision)
             costs.append((time.thread_time() - started) * 1000)
         evaluator.stop()
-        return statistics.median(costs[-100:]), len(decision.rules)
+        page = publisher.current.html_head + publisher.current.html_rest
+        return statistics.median(costs[-100:]), len(decision.rules), len(page)
     finally:
         procs.stop(upstream)
