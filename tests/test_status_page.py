@@ -122,7 +122,7 @@ def test_page_and_json_show_each_rule_with_state_and_value(world):
     assert list(rows) == ["queue_saturated", "queue_warning", "kv_cache_full"]
     saturated, warning, kv = rows["queue_saturated"], rows["queue_warning"], rows["kv_cache_full"]
     assert saturated["cells"][2].startswith("ok") and saturated["cells"][3] == "7"
-    assert warning["cells"][2].startswith("firing") and warning["cells"][1] == "warn"
+    assert warning["cells"][2].startswith("firing") and warning["cells"][1] == "warnreported only"
     assert kv["cells"][3] == "no data"
     assert "trips > 10" in saturated["cells"][4] and "recovers < 4" in saturated["cells"][4]
     doc = world.api()

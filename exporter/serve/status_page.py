@@ -85,7 +85,8 @@ def _e(value) -> str:
 
 
 def _summary(doc: dict) -> str:
-    items = [("evaluated", _when(doc["time"], doc["time"])), ("cycle", str(doc["cycle"]))]
+    evaluated = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(doc["time"]))
+    items = [("evaluated", f"{evaluated} (durations below are as of then)"), ("cycle", str(doc["cycle"]))]
     if doc.get("load") is not None:
         items.append(("load score", _number(doc["load"])))
     if doc.get("fail_open") is not None:
@@ -99,7 +100,7 @@ def _legend(window: float) -> str:
     return (
         f'<p class="legend muted">charts: up to the last {minutes}; shading: <span class="pending">pending</span>'
         '<span class="firing">firing</span><span class="recovering">recovering</span>'
-        '<span class="band">recover band</span> dashed: threshold</p>'
+        '<span class="band">recover band</span> dashed: threshold, dotted: recover threshold</p>'
     )
 
 
@@ -137,9 +138,15 @@ def _rule_row(rule: dict, now: float, window: float) -> str:
         value = f'<span class="value">{_number(rule["value"])}</span>'
     return (
         f'<tr class="rule {_e(rule["state"])}" data-rule="{_e(rule["name"])}">'
-        f"<td>{name}</td><td>{_e(rule['severity'])}</td><td>{state}</td><td>{value}</td>"
+        f"<td>{name}</td><td>{_severity(rule['severity'])}</td><td>{state}</td><td>{value}</td>"
         f"<td>{_thresholds(rule)}</td><td>{chart_svg(rule, now, window)}</td></tr>"
     )
+
+
+def _severity(severity: str) -> str:
+    if severity == "warn":
+        return 'warn<br><span class="muted">reported only</span>'
+    return _e(severity)
 
 
 def _series(series: list) -> str:
@@ -250,7 +257,8 @@ def _seconds(seconds: float) -> str:
 
 
 def _when(stamp, now: float) -> str:
+    """A time and how long before the evaluation: the page is rendered then, not when it is read."""
     if stamp is None:
         return '<span class="muted">never</span>'
     clock = time.strftime("%H:%M:%S", time.gmtime(stamp))
-    return f"{clock} UTC ({_seconds(max(0.0, now - stamp))} ago)"
+    return f"{clock} UTC ({_seconds(max(0.0, now - stamp))} before)"
