@@ -337,3 +337,11 @@ def test_chart_of_extreme_values_has_only_finite_coordinates(values):
     for text in numbers:
         for number in re.split(r"[ ,]", text):
             assert re.fullmatch(r"-?\d+(\.\d+)?", number), (number, svg)
+
+
+def test_terminating_shows_at_once(world):
+    world.cycle(1)
+    world.evaluator.terminate()  # SIGTERM: published without waiting for a cycle
+    doc = world.api()
+    assert (doc["ready"], doc["phase"]) == (False, "terminating")
+    assert "<strong>Unready</strong> (terminating)" in world.page().text

@@ -233,7 +233,7 @@ def _nav() -> str:
     return (
         '<h2>More</h2><nav><a href="api/v1/status">JSON (api/v1/status)</a><a href="health?verbose">'
         'health?verbose</a><a href="rules">rules</a><a href="metrics">metrics</a></nav>'
-        f'<p class="muted">auto-refresh: <a href="?">off</a> {refresh}</p>'
+        f'<p class="muted">auto-refresh: <a href="./">off</a> {refresh}</p>'
     )
 
 
