@@ -274,8 +274,15 @@ def test_starting_page_before_any_scrape(world):
 
 
 @dataclass(frozen=True)
+class _LoadScore:  # the shape of the load score another branch adds: value, state, reason
+    value: float
+    state: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class _LaterDecision(Decision):
-    load: float | None = None
+    load: object = None
     fail_open: bool | None = None
 
 
@@ -291,14 +298,21 @@ def test_fields_other_branches_add_are_shown_when_the_decision_carries_them(worl
         _LaterRuleStatus(**{f: getattr(s, f) for f in s.__dataclass_fields__}, no_data=True) for s in decision.rules[:1]
     )
     later = _LaterDecision(
-        **{f: getattr(decision, f) for f in decision.__dataclass_fields__}, load=0.42, fail_open=True
+        **{f: getattr(decision, f) for f in decision.__dataclass_fields__},
+        load=_LoadScore(0.42, "ok", "largest term: <queue>"),
+        fail_open=True,
     )
     later = replace(later, rules=rules)
     doc = status_document(later, RuleHistory())
-    assert doc["load"] == 0.42 and doc["fail_open"] is True and doc["rules"][0]["no_data"] is True
+    assert doc["load"] == {"value": 0.42, "state": "ok", "reason": "largest term: <queue>"}
+    assert doc["fail_open"] is True and doc["rules"][0]["no_data"] is True
     head, rest = render_page(doc)
     text = rest.decode()
-    assert "load score</dt><dd>0.42" in text and "fail-open</dt><dd>on" in text
+    assert "load score</dt><dd>0.42" in text and "largest term: &lt;queue&gt;" in text
+    assert "fail-open</dt><dd>on" in text
+    assert status_document(replace(later, load=0.5), RuleHistory())["load"]["value"] == 0.5  # a bare number
+    quiet = render_page(status_document(replace(later, fail_open=False), RuleHistory()))[1].decode()
+    assert "fail-open" not in quiet
     assert "no data" in parse(text).rows[0]["cells"][3]
     plain = status_document(decision, RuleHistory())
     assert plain["load"] is None and plain["fail_open"] is None

@@ -41,7 +41,7 @@ def status_document(decision, history: RuleHistory) -> dict:
         "ready": decision.ready,
         "reason": decision.reason,
         "phase": decision.phase,
-        "load": _optional_number(getattr(decision, "load", None)),
+        "load": _load(getattr(decision, "load", None)),
         "fail_open": getattr(decision, "fail_open", None),
         "scrape": scrape,
         "rules_source": {
@@ -92,8 +92,17 @@ def _progress(status, now: float) -> dict | None:
     return None
 
 
-def _optional_number(value):
-    return None if value is None else json_number(float(value))
+def _load(load) -> dict | None:
+    """The load score as the decision carries it: a number, or an object with value, state and
+    reason (the score's own module); None where the decision has none."""
+    if load is None:
+        return None
+    value = getattr(load, "value", load)
+    return {
+        "value": None if value is None else json_number(float(value)),
+        "state": getattr(load, "state", None),
+        "reason": getattr(load, "reason", None),
+    }
 
 
 @dataclass(frozen=True)

@@ -87,10 +87,14 @@ def _e(value) -> str:
 def _summary(doc: dict) -> str:
     evaluated = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(doc["time"]))
     items = [("evaluated", f"{evaluated} (durations below are as of then)"), ("cycle", str(doc["cycle"]))]
-    if doc.get("load") is not None:
-        items.append(("load score", _number(doc["load"])))
-    if doc.get("fail_open") is not None:
-        items.append(("fail-open", "on: kept in although rules fire" if doc["fail_open"] else "off"))
+    load = doc.get("load")
+    if load is not None:
+        detail = ", ".join(_e(x) for x in (load["state"], load["reason"]) if x)
+        items.append(
+            ("load score", _number(load["value"]) + (f' <span class="muted">({detail})</span>' if detail else ""))
+        )
+    if doc.get("fail_open"):
+        items.append(("fail-open", "on: kept in although rules fire, too many peers are out already"))
     items.append(("version", _e(doc["version"])))
     return _kv(items)
 
