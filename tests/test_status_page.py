@@ -359,3 +359,13 @@ def test_terminating_shows_at_once(world):
     doc = world.api()
     assert (doc["ready"], doc["phase"]) == (False, "terminating")
     assert "<strong>Unready</strong> (terminating)" in world.page().text
+
+
+def test_falcon_route_gives_the_fast_paths_bytes(world):
+    world.cycle(1)
+    routed = testing.TestClient(world.client.app.app)  # Falcon itself, without the WSGI fast path
+    for path, query in (("/", "refresh=5"), ("/api/v1/status", "")):
+        fast, slow = world.client.simulate_get(path, query_string=query), routed.simulate_get(path, query_string=query)
+        assert (slow.status_code, slow.content) == (fast.status_code, fast.content)
+        assert slow.headers["content-security-policy"] == fast.headers["content-security-policy"]
+    assert routed.simulate_post("/").status_code == 405
