@@ -369,3 +369,12 @@ def test_falcon_route_gives_the_fast_paths_bytes(world):
         assert (slow.status_code, slow.content) == (fast.status_code, fast.content)
         assert slow.headers["content-security-policy"] == fast.headers["content-security-policy"]
     assert routed.simulate_post("/").status_code == 405
+
+
+def test_a_rule_over_many_series_lists_fifty_on_the_page_and_all_in_json(world):
+    world.rules.write_text("rules:\n  - name: per_model\n    expr: max by (model) (tgi_queue_size)\n    above: 10\n")
+    assert world.evaluator.reload() is True
+    world.cycle_body("".join(f'tgi_queue_size{{model="m{i}"}} {i}\n' for i in range(80)).encode())
+    text = world.page().text
+    assert text.count("<li><code>") == 50 and "and 30 more in api/v1/status" in text
+    assert len(world.api()["rules"][0]["series"]) == 80

@@ -46,6 +46,7 @@ nav a{margin-right:1em}
 """
 STYLE_HASH = "sha256-" + base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 
+MAX_SERIES_LISTED = 50  # per rule on the page (a rule over every model or adapter); the JSON has all
 REFRESH_CHOICES = (5, 15, 60)  # seconds offered as links; any 1..3600 is accepted
 
 
@@ -157,8 +158,11 @@ def _series(series: list) -> str:
     if len(series) <= 1:
         return ""
     items = "".join(
-        f"<li><code>{_e(_labels(s['labels']))}</code> {_e(s['state'])} {_number(s['value'])}</li>" for s in series
+        f"<li><code>{_e(_labels(s['labels']))}</code> {_e(s['state'])} {_number(s['value'])}</li>"
+        for s in series[:MAX_SERIES_LISTED]
     )
+    if len(series) > MAX_SERIES_LISTED:
+        items += f"<li>and {len(series) - MAX_SERIES_LISTED} more in api/v1/status</li>"
     return f"<details><summary>{len(series)} series</summary><ul>{items}</ul></details>"
 
 
