@@ -7,7 +7,9 @@ slowloris, thus takes every thread and /health stops answering. This worker keep
 connection in the poller until its request head has arrived, so threads only ever run
 complete requests. And the plain probe (exporter.serve.plain_probe) is answered right there
 from the app's current answer (probe_answer): the kubelet's probe then never waits behind
-other requests for a thread.
+other requests for a thread. A plain request for the status page or its JSON is answered the
+same way from pre-rendered bytes (page_answer), so someone watching the page takes no thread
+from the probes either.
 """
 
 import collections
@@ -190,7 +192,7 @@ class ProbeFirstWorker(gthread.ThreadWorker):
                 conn.sock.settimeout(PAGE_SEND_TIMEOUT_SECONDS)
                 conn.sock.sendall(rest)
             finally:
-                conn.close()
+                conn.close(graceful=True)  # FIN, then drain: a reset could cut the page's tail
 
         future = self.tpool.submit(send)
         future.add_done_callback(lambda _: self.method_queue.defer(self._closed))
