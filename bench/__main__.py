@@ -198,6 +198,7 @@ def _status(table, capture, seconds, rounds):
             "p50 with page loop",
             "p99 with page loop",
             "x",
+            "p99 with /health loop (reference)",
             "pages/s",
             "page bytes",
         ],
@@ -208,6 +209,7 @@ def _status(table, capture, seconds, rounds):
                 f"{run.with_page.p50_ms:.2f}",
                 f"{run.with_page.p99_ms:.2f}",
                 f"{run.ratio:.2f}",
+                f"{run.with_probe_loop.p99_ms:.2f}" if run.with_probe_loop else "-",
                 f"{run.page_requests_per_second:,.0f}",
                 f"{run.page_bytes:,}",
             ]
