@@ -143,7 +143,9 @@ def test_hostile_descriptions_and_label_values_stay_text_in_the_browser(tmp_path
         b'tgi_queue_size{model="\\"><b>x</b>"} 1\n' + f'tgi_queue_size{{model="{LONG}"}} 2\n'.encode()
     )
     sidecar = start_sidecar({"METRICS_ENDPOINT": upstream.url, "RULES_PATH": str(rules), **FAST})
-    sidecar.wait_for(lambda: sidecar.health() == 503, what="the rule to fire")
+    # Not /health 503: that is also the answer before the first scrape.
+    firing = '"state":"firing"'
+    sidecar.wait_for(lambda: firing in sidecar.get("/api/v1/status")[1], what="the rule to fire")
     url = f"http://127.0.0.1:{sidecar.port}/"
 
     live_page.navigate(url)
