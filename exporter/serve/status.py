@@ -21,6 +21,7 @@ from exporter import __version__
 from exporter.core.engine import PENDING, RECOVERING
 from exporter.serve.explain import json_number, rule_document, scrape_document
 from exporter.serve.status_history import RuleHistory
+from exporter.serve.status_page import render_page
 
 log = logging.getLogger("llm_healthcheck")
 
@@ -123,8 +124,6 @@ class StatusPublisher:
     """Keeps the rendered status for the latest decision; `observe` runs on the publishing thread."""
 
     def __init__(self, history: RuleHistory | None = None):
-        from exporter.serve.status_page import render_page  # the page module is only needed here
-
         self._render_page = render_page
         self.history = history or RuleHistory()
         self._lock = threading.Lock()
