@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import struct
-import time
 from pathlib import Path
 
 import pytest
@@ -73,6 +72,12 @@ def shown(page) -> dict:
     return {name: (state, value) for name, state, value in json.loads(page.evaluate(ROWS))}
 
 
+def _recorded(sidecar, queue: int) -> int:
+    """How many cycles the first rule's history holds at this queue value."""
+    history = json.loads(sidecar.get("/api/v1/status")[1])["rules"][0]["history"]
+    return sum(1 for _, value, _ in history if value == queue)
+
+
 def _png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -95,7 +100,7 @@ def test_browser_sees_rules_and_a_rule_firing_after_a_refresh(tmp_path, upstream
     sidecar.wait_for(lambda: sidecar.health() == 200, what="ready")
     for queue in (2, 7):  # some history for the charts; 7 trips the warning only
         upstream.body = _page_with_queue(queue)
-        time.sleep(1.5)  # lets the real 0.2 s loop record it; nothing here is asserted on time
+        sidecar.wait_for(lambda q=queue: _recorded(sidecar, q) >= 5, what=f"five cycles at queue {queue}")
     url = f"http://127.0.0.1:{sidecar.port}/"
 
     live_page.navigate(url + "?refresh=1")
