@@ -369,3 +369,15 @@ def test_a_rule_over_many_series_lists_fifty_on_the_page_and_all_in_json(world):
     text = world.page().text
     assert text.count("<li><code>") == 50 and "and 30 more in api/v1/status" in text
     assert len(world.api()["rules"][0]["series"]) == 80
+
+
+def test_failing_scrape_shows_reason_error_and_count(world, upstream):
+    world.cycle(1)
+    upstream.status = 500
+    for _ in range(3):
+        world.cycle(1)
+    text = world.page().text
+    assert "failing (http_status)" in text and "upstream answered HTTP 500" in text
+    assert "3 (policy: on_failure=unready after 3)" in text
+    scrape = world.api()["scrape"]
+    assert (scrape["ok"], scrape["consecutive_failures"], scrape["last_failure_reason"]) == (False, 3, "http_status")

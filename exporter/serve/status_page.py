@@ -207,15 +207,15 @@ def _scrape(scrape: dict, now: float) -> str:
         status = "ok (empty body)" if scrape["empty"] else "ok"
     else:
         status = f"failing ({_e(scrape['last_failure_reason'])})"
+    policy = f"policy: on_failure={_e(scrape['on_failure'])} after {scrape['failure_threshold']}"
     items = [
         ("endpoint", f"<code>{_e(scrape['endpoint'])}</code>"),
         ("status", status),
         ("last success", _when(scrape["last_success_time"], now)),
         ("duration", f"{scrape['duration_seconds'] * 1000:.1f} ms"),
-        ("consecutive failures", f"{scrape['consecutive_failures']} (policy: on_failure={_e(scrape['on_failure'])} "
-         f"after {scrape['failure_threshold']})"),
+        ("consecutive failures", f"{scrape['consecutive_failures']} ({policy})"),
         ("interval / timeout", f"{_seconds(scrape['interval_seconds'])} / {_seconds(scrape['timeout_seconds'])}"),
-    ]  # fmt: skip
+    ]
     if scrape["last_error"]:
         items.append(("last error", f"<code>{_e(scrape['last_error'])}</code>"))
     return _kv(items)
