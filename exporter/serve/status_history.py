@@ -7,7 +7,7 @@ bounded ring per rule: at most MAX_POINTS points over WINDOW_SECONDS, a cycle cl
 WINDOW_SECONDS / MAX_POINTS to the previous point is skipped unless the state changed, so a
 fast scrape interval thins the ring instead of growing it. A rule that is no longer loaded is
 forgotten; a rule whose definition changed on a reload starts a new ring (its old values were
-judged against other thresholds).
+judged against other thresholds), and so does every rule when the wall clock steps back.
 """
 
 from collections import deque
@@ -27,9 +27,9 @@ class Point:
 class _Ring:
     __slots__ = ("definition", "points")
 
-    def __init__(self, definition):
+    def __init__(self, definition, max_points: int):
         self.definition = definition
-        self.points: deque[Point] = deque(maxlen=MAX_POINTS)
+        self.points: deque[Point] = deque(maxlen=max_points)
 
 
 class RuleHistory:
@@ -38,6 +38,7 @@ class RuleHistory:
     def __init__(self, window_seconds: float = WINDOW_SECONDS, max_points: int = MAX_POINTS):
         self.window = window_seconds
         self._step = window_seconds / max_points
+        self._max_points = max_points
         self._rings: dict[str, _Ring] = {}
 
     def record(self, decision) -> None:
@@ -48,13 +49,13 @@ class RuleHistory:
             seen.add(rule.name)
             ring = self._rings.get(rule.name)
             if ring is None or ring.definition != rule.definition():
-                ring = self._rings[rule.name] = _Ring(rule.definition())
+                ring = self._rings[rule.name] = _Ring(rule.definition(), self._max_points)
             points = ring.points
             if points:
                 last = points[-1]
                 if now < last.time:
-                    continue  # a decision older than what is recorded (a late publish)
-                if now - last.time < self._step and last.state == status.state:
+                    points.clear()  # the wall clock stepped back: the old times no longer line up
+                elif now - last.time < self._step and last.state == status.state:
                     continue
             points.append(Point(now, status.value, status.state))
             while points and points[0].time < now - self.window:
