@@ -30,7 +30,6 @@ from exporter.serve.fleet_poller import FleetLink
 log = logging.getLogger("llm_healthcheck")
 
 HISTORY_MARGIN_SECONDS = 60.0  # kept beyond the longest range selector
-RELOAD_RESULTS = ("success", "failure")
 
 
 class SystemClock:
@@ -134,6 +133,7 @@ class Evaluator:
         self._reload_generation = 0
         self._reload_finished = False
         self._terminating = False
+        self.listeners: list = []  # called with each published decision, after it is swapped in (the status page)
 
         ruleset, self._fingerprint = self.source.load()
         config = self._check_config(ruleset)
@@ -291,6 +291,8 @@ class Evaluator:
                 self._readiness_transitions["ready" if decision.ready else "unready"] += 1
                 log.info("readiness -> %s: %s", "ready" if decision.ready else "unready", decision.reason)
             self.decision = replace(decision, readiness_transitions=frozen(self._readiness_transitions))
+        for listener in self.listeners:  # outside the lock: rendering must not delay terminate()
+            listener(self.decision)
 
     # ---- liveness and shutdown ------------------------------------------------------------
 
