@@ -54,6 +54,7 @@ class Decision:
     cycle: int = 0
     history_series: int = 0  # series held for range functions and lookback
     series_dropped: int = 0  # new series refused because the history was full (cumulative)
+    load: object = None  # core.load_score.LoadScore of this cycle; read through load_score.published()
 
 
 def frozen(mapping: dict) -> MappingProxyType:

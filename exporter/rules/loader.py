@@ -24,6 +24,7 @@ from exporter.config.scrape_config import ScrapeConfig
 from exporter.config.yamldoc import Document, parse_document, surprise_hint, surprising_number
 from exporter.promql import PromQLError, compile_expr
 from exporter.rules.model import Rule, RuleSet
+from exporter.rules.score import load_score_block, merge_scores
 
 # The evaluator keeps history in memory for the longest range any rule reads; capping it keeps
 # that memory bounded whatever a rule asks for. `for` and `keep_firing_for` share the cap so a
@@ -107,7 +108,8 @@ def load_rules(paths: Sequence[str]) -> RuleSet:
         problems.append(Problem(files[0], message="no rules defined: rules: is empty or missing in every file"))
     if problems:
         raise ConfigError(problems)
-    return RuleSet(tuple(loader.rules), loader.scrape or ScrapeConfig(), digest.hexdigest(), tuple(files))
+    scrape = loader.scrape or ScrapeConfig()
+    return RuleSet(tuple(loader.rules), scrape, digest.hexdigest(), tuple(files), merge_scores(loader.scores))
 
 
 def seed_ruleset(metric: str, threshold: float) -> RuleSet:
@@ -170,6 +172,7 @@ class _Loader:
         self.problems: list[Problem] = []
         self.scrape: ScrapeConfig | None = None
         self._scrape_at = ""
+        self.scores: list = []  # (file stem, ScoreSpec) per file with a score block
         self._names: dict[str, str] = {}  # name -> "file:line" of its first definition
 
     def load_file(self, file: str, data: bytes) -> None:
@@ -190,6 +193,7 @@ class _Loader:
             _surprise_problems(ctx, bad_paths)
             if isinstance(doc.value, dict):
                 self._load_scrape(ctx, bad_paths)
+                self._load_score(ctx, bad_paths)
                 rules = doc.value.get("rules")
                 for index, entry in enumerate(rules if isinstance(rules, list) else []):
                     if isinstance(entry, dict):
@@ -223,6 +227,13 @@ class _Loader:
                 f"({ctx.shown(('scrape', 'interval'))}), or scrapes would overlap",
             )
         self.scrape = ScrapeConfig(**values)
+
+    def _load_score(self, ctx, bad_paths) -> None:
+        block = ctx.doc.value.get("score")
+        if isinstance(block, dict) and not any(path[:1] == ("score",) for path in bad_paths):
+            spec = load_score_block(ctx, block, MAX_RANGE_SECONDS)
+            if spec is not None:
+                self.scores.append((os.path.splitext(os.path.basename(ctx.file))[0], spec))
 
     def _load_rule(self, ctx, index: int, entry: dict, bad_paths) -> None:
         base = ("rules", index)

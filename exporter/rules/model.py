@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from exporter.config.scrape_config import ScrapeConfig
+from exporter.rules.score import ScoreSpec
 
 SEVERITIES = ("unready", "warn")
 
@@ -48,6 +49,7 @@ class RuleSet:
     scrape: ScrapeConfig = ScrapeConfig()
     sha256: str = ""
     files: tuple[str, ...] = ()
+    score: ScoreSpec | None = None  # the `score:` section: the load score for balancers
 
     @cached_property  # read every cycle to select lines before parsing
     def metric_names(self) -> frozenset[str] | None:
@@ -58,8 +60,13 @@ class RuleSet:
             if wanted is None:
                 return None
             names |= wanted
+        if self.score is not None:
+            if self.score.metric_names is None:
+                return None
+            names |= self.score.metric_names
         return frozenset(names)
 
     @cached_property
     def max_range_seconds(self) -> float:
-        return max((rule.expr.max_range_seconds for rule in self.rules), default=0.0)
+        ranges = [rule.expr.max_range_seconds for rule in self.rules]
+        return max(ranges + [self.score.max_range_seconds if self.score else 0.0])

@@ -3,6 +3,7 @@
 import falcon
 
 from exporter.serve.explain import health_document, rules_document, verbose_lines
+from exporter.serve.load_page import LoadResource
 from exporter.serve.telemetry import render
 
 TEXT = "text/plain; charset=utf-8"
@@ -145,5 +146,6 @@ def create_app(evaluator, registry, enable_reload: bool = False) -> ProbeFastPat
     app.add_route("/livez", LivezResource(evaluator))
     app.add_route("/metrics", MetricsResource(registry))
     app.add_route("/rules", RulesResource(evaluator))
+    app.add_route("/load", LoadResource(evaluator))
     app.add_route("/-/reload", ReloadResource(evaluator, enable_reload))
     return ProbeFastPath(evaluator, app)

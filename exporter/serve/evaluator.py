@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from exporter.config.errors import ConfigError, Problem
 from exporter.config.settings import Settings, check_scrape, effective_scrape, redact_url
-from exporter.core import engine
+from exporter.core import engine, load_score
 from exporter.core.decision import SERVING, STARTING, TERMINATING, Decision, ReloadStatus, ScrapeStatus, frozen
 from exporter.core.history import History
 from exporter.core.scrape import Scraper
@@ -208,6 +208,7 @@ class Evaluator:
                 self._rule_transitions[(status.rule.name, status.state)] += 1
                 log.info('rule "%s" %s -> %s: %s', status.rule.name, status.previous_state, status.state, status.reason)
         ready, reason, phase = self._readiness(result, statuses, config)
+        load = load_score.next_score(ruleset.score, self.decision, self._history, now, result, self._scrape, config)
         self._cycle += 1
         decision = Decision(
             ready,
@@ -226,6 +227,7 @@ class Evaluator:
             self._cycle,
             self._history.series_count,
             self._series_dropped,
+            load,
         )
         self._publish(decision)
         self._last_cycle_end = self.clock.monotonic()

@@ -7,6 +7,7 @@ import math
 
 from exporter.config.settings import redact_url
 from exporter.core.decision import TERMINATING, Decision
+from exporter.serve.load_page import load_document, load_line
 
 BOUNDS = ("above", "below", "recover_below", "recover_above")
 
@@ -25,6 +26,8 @@ def verbose_lines(decision: Decision) -> list[str]:
         else:
             note = f"severity warn, {status.state}" if status.rule.severity == "warn" else status.state
             lines.append(f"[+]{name} ok ({note}: {status.reason})")
+    if decision.ruleset.score is not None:  # without one, the load only mirrors readiness
+        lines.append(load_line(decision))
     lines.append(f"{'ready' if decision.ready else 'unready'}: {decision.reason}")
     return lines
 
@@ -47,6 +50,7 @@ def health_document(decision: Decision) -> dict:
         "phase": decision.phase,
         "time": decision.time,
         "scrape": scrape_document(decision),
+        "load": load_document(decision),
         "rules": [rule_document(status, decision.time) for status in decision.rules],
     }
 
@@ -63,6 +67,7 @@ def rules_document(decision: Decision) -> dict:
             "last_error": decision.reload.last_error,
         },
         "scrape": scrape_document(decision),
+        "score": load_document(decision),
         "rules": [rule_document(status, decision.time) for status in decision.rules],
     }
 

@@ -14,6 +14,8 @@ from exporter import __version__
 from exporter.core.engine import STATES
 from exporter.core.scrape import FAILURE_REASONS
 from exporter.serve.explain import BOUNDS
+from exporter.serve.load_page import HELP as LOAD_HELP
+from exporter.serve.load_page import current_load
 
 PREFIX = "llm_healthcheck_"
 READINESS = ("ready", "unready")
@@ -27,6 +29,7 @@ class DecisionCollector:
     def collect(self):
         d = self._current()
         yield _gauge("ready", "1 when /health answers 200, else 0.", float(d.ready))
+        yield _gauge("load", LOAD_HELP, current_load(d).value)  # unlabeled: GKE ignores labels
         yield from _rule_families(d)
 
         yield _counter(
