@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from exporter.core import engine as rule_engine
 from exporter.core.history import History
+from exporter.core.load_score import published, score_for
 from exporter.rules.model import RuleSet
 from exporter.sim.arrivals import Arrivals
 from exporter.sim.gateway import Gateway
@@ -43,6 +44,8 @@ class SimPod:
     next_eval: float
     sidecar_ready: bool = True
     sidecar_flips: int = 0
+    load: float = 0.0  # the sidecar's llm_healthcheck_load, computed only for balance: utilization
+    load_score: object = None
     queue: array = field(default_factory=lambda: array("i"))
     running: array = field(default_factory=lambda: array("i"))
     kv: array = field(default_factory=lambda: array("f"))
@@ -116,7 +119,10 @@ def simulate(
         random.Random(f"{seed}:gateway"),
         scenario.spill,
         scenario.overprovisioning_factor,
+        scenario.max_utilization,
+        scenario.refresh,
     )
+    balancer = gateway.balancer
     arrivals = [Arrivals(region.load, random.Random(f"{seed}:arrivals:{region.name}")) for region in scenario.regions]
     lengths = [random.Random(f"{seed}:requests:{region.name}") for region in scenario.regions]
     configs = [region.model for region in scenario.regions]
@@ -175,6 +181,11 @@ def simulate(
                     ready = on_empty_ready and rules_ready(statuses)
                 eval_seconds += time.perf_counter() - tick
                 evaluations += 1
+                if balancer is not None:  # the same computation as the sidecar's /load
+                    pod.load_score = score_for(
+                        ruleset.score, pod.load_score, pod.history, t, bool(samples), not samples, False
+                    )
+                    pod.load = published(pod.load_score, ruleset.score, ready, "serving").value
                 if ready != pod.sidecar_ready:
                     pod.sidecar_ready = ready
                     pod.sidecar_flips += 1
@@ -187,6 +198,8 @@ def simulate(
             pod.ready.append(probe.ready)
         for r in changed:
             gateway.update(r, [p for p in by_region[r] if p.probe.ready])
+        if balancer is not None and balancer.due(t):
+            balancer.refresh(t, lambda p: p.load)
         for r, series in enumerate(regions):
             series.arrivals.append(arrived[r])
             series.served.append(served[r])
