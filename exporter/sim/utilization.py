@@ -70,9 +70,10 @@ def waterfall(demand: list[float], capacity: list[float], orders: list[list[int]
 def per_pod_capacity(sent_rates: list[float], utilizations: list[float], max_utilization: float) -> float | None:
     """Requests/s one pod takes at `max_utilization`: the ready pods took Σλ at utilizations ΣU, so
     each takes Σλ · max_utilization / ΣU (a ratio of sums over every ready pod, including those
-    that got nothing because they were full); None while no pod reports any load."""
-    load = sum(utilizations)
-    return sum(sent_rates) * max_utilization / load if load > 0 else None
+    that got nothing because they were full); None while nothing was sent or no pod reports any
+    load, since neither says anything about capacity."""
+    rate, load = sum(sent_rates), sum(utilizations)
+    return rate * max_utilization / load if rate > 0 and load > 0 else None
 
 
 def headroom(utilizations: list[float], sent: list[int], per_request: float) -> list[float]:
