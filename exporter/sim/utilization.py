@@ -174,7 +174,9 @@ class UtilizationBalancer:
             room = headroom(
                 [self._seen.get(id(p), 0.0) for p in pods], [self._sent.get(id(p), 0) for p in pods], per_request
             )
-            pod = _draw(pods, room, self._rng)
+            # No headroom anywhere in the region: fall back to the proxy's own choice, the pod
+            # with fewer requests in flight of two (Envoy's least_request).
+            pod = _draw(pods, room, self._rng) if sum(room) > 0 else two_choices(pods, self._rng)
         self._sent[id(pod)] = self._sent.get(id(pod), 0) + 1
         return pod, region
 
