@@ -41,7 +41,8 @@ def clamp(value: float) -> float:
 
 def evaluate_score(spec, history, now: float, lookback: float = 300.0) -> LoadScore:
     """The score from a fresh scrape's history at `now`."""
-    inputs, errors = [], []
+    inputs: list[tuple[str, float | None]] = []
+    errors: list[tuple[str, str]] = []
     for term in spec.terms:
         try:
             result = evaluate_expr(term.expr, history, now, lookback)
@@ -50,12 +51,12 @@ def evaluate_score(spec, history, now: float, lookback: float = 300.0) -> LoadSc
             inputs.append((term.name, None))
             continue
         inputs.append((term.name, _largest(result)))
-    present = [value for _, value in inputs if value is not None]
+    present: list[float] = [value for _, value in inputs if value is not None]
     if not present:
         if errors and len(errors) == len(spec.terms):
-            name, err = errors[0]
+            name, message = errors[0]
             return LoadScore(
-                spec.on_stale, ERROR, f"term {name}: evaluation error: {err}", None, tuple(inputs), tuple(errors)
+                spec.on_stale, ERROR, f"term {name}: evaluation error: {message}", None, tuple(inputs), tuple(errors)
             )
         return LoadScore(
             spec.on_missing, MISSING, "no term returned data; on_missing", None, tuple(inputs), tuple(errors)

@@ -21,7 +21,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from exporter.promql import PromQLError, compile_expr
+from exporter.promql import CompiledExpr, PromQLError, compile_expr
 
 # What a balancer should assume about a pod it cannot see into: full, so traffic moves away.
 DEFAULT_ON_MISSING = 1.0
@@ -33,7 +33,7 @@ _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 class ScoreTerm:
     name: str
     expr_text: str  # as written, with $params
-    expr: object = field(compare=False)  # exporter.promql.CompiledExpr of the substituted text
+    expr: CompiledExpr = field(compare=False)  # of the substituted text
     description: str = ""
 
 
@@ -86,14 +86,14 @@ def load_score_block(ctx, block: dict, max_range_seconds: float) -> ScoreSpec | 
 
     `ctx` is the loader's per-file context: ctx.add(path, message, key=...), ctx.where, ctx.shown."""
     failed = len(ctx.problems)
-    base = ("score",)
+    base: tuple = ("score",)
     has_terms, has_expr = "terms" in block, "expr" in block
     if has_terms == has_expr:
         ctx.add(base, "score: give either terms (a roofline: the largest term wins) or expr, not both", key=True)
         return None
     params: dict[str, ScoreParam] = {}
     for index, entry in enumerate(block.get("params") or []):
-        path = base + ("params", index)
+        path: tuple = base + ("params", index)
         name, value = entry["name"], entry["value"]
         if name in params:
             ctx.add(path + ("name",), f'score.params: name "{name}" is given twice')
