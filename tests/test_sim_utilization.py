@@ -50,7 +50,7 @@ def test_headroom_is_one_minus_the_score_less_what_was_sent_since():
 
 
 def _pods(n, region):
-    return [SimpleNamespace(name=f"r{region}-{k}") for k in range(n)]
+    return [SimpleNamespace(name=f"r{region}-{k}", model=SimpleNamespace(in_system=0)) for k in range(n)]
 
 
 def test_balancer_spills_exactly_the_excess_and_shares_follow_headroom():
@@ -106,3 +106,10 @@ def test_scenario_gateway_takes_the_utilization_keys(tmp_path):
     text = str(err.value)
     assert f"{path}:1:50: gateway.max_utilization: must be a number > 0 and <= 1, got 1.5" in text
     assert f"{path}:1:64: gateway.refresh:" in text
+
+
+def test_with_no_headroom_anywhere_the_balancer_falls_back_to_two_choices():
+    busy, idle = (SimpleNamespace(model=SimpleNamespace(in_system=n)) for n in (40, 3))
+    balancer = UtilizationBalancer([[busy, idle]], [[0]], 0.8, 5.0, random.Random(2))
+    balancer.refresh(0.0, lambda pod: 1.0)  # both report full: the score cannot tell them apart
+    assert {balancer.route(0)[0] is idle for _ in range(50)} == {True}
