@@ -195,3 +195,26 @@ def test_every_shipped_pack_has_a_score_with_documented_capacities():
         assert spec.description, path.name
         for param in spec.params:
             assert param.description, f"{path.name}: parameter {param.name} has no description"
+
+
+# The real captured pages (../shared/fixtures): each pack's score reads its engine's real names.
+CAPTURES = [
+    ("tgi-datadog-integrations-core-3.3.5.prom", "tgi", 0.0),
+    ("vllm-datadog-integrations-core-v0-original.prom", "vllm", 0.0),
+    ("sglang-docs-production-metrics.prom", "sglang", 1.0),  # 2826 queued requests in the sample
+    ("triton-trtllm-backend-readme-sample.prom", "triton-trtllm", 0.609375),  # KV 0.4875 / 0.8
+    ("llamacpp-vcr-cassette-b9014-after-request.prom", "llamacpp", 0.25),  # 1 of 4 slots busy
+]
+
+
+@pytest.mark.parametrize("capture_name, pack, expected", CAPTURES)
+def test_pack_scores_on_real_captures(capture_name, pack, expected):
+    from exporter.core.scrape import parse_samples
+    from tests.support import capture
+
+    ruleset = load_rules([str(REPO / "rules" / f"{pack}.yaml")])
+    history = History(600)
+    history.record(0.0, parse_samples(capture(capture_name), ruleset.metric_names))
+    score = evaluate_score(ruleset.score, history, 0.0)
+    assert score.state == OK, score
+    assert score.value == pytest.approx(expected)
