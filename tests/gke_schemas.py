@@ -60,68 +60,39 @@ SCHEMAS = {
             ["selector", "endpoints"],
         ),
     ),
-    # GKE custom metrics for load balancing, autoscaling.gke.io/v1beta1
+    # GKE custom metrics for load balancing, autoscaling.gke.io/v1beta1, in the shape GKE's
+    # load-balancing pages use: which pods, which port and path, which metric under which name.
     ("autoscaling.gke.io/v1beta1", "AutoscalingMetric"): _resource(
         "autoscaling.gke.io/v1beta1",
         "AutoscalingMetric",
         _closed(
             {
-                "metrics": {
+                "selector": _MATCH_LABELS,
+                "endpoints": {
                     "type": "array",
                     "minItems": 1,
                     "items": _closed(
                         {
-                            "pod": _closed(
-                                {
-                                    "selector": _MATCH_LABELS,
-                                    "containers": {
-                                        "type": "array",
-                                        "minItems": 1,
-                                        "items": _closed(
-                                            {
-                                                "endpoint": _closed(
-                                                    {"port": _PORT, "path": {"type": "string", "pattern": "^/"}},
-                                                    ["port"],
-                                                ),
-                                                "metrics": {
-                                                    "type": "array",
-                                                    "minItems": 1,
-                                                    "items": _closed(
-                                                        {
-                                                            "gauge": _closed(
-                                                                {
-                                                                    "name": {
-                                                                        "type": "string",
-                                                                        "pattern": LB_METRIC_NAME,
-                                                                    },
-                                                                    "prometheusMetricName": {
-                                                                        "type": "string",
-                                                                        "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
-                                                                    },
-                                                                    "exportName": {
-                                                                        "type": "string",
-                                                                        "pattern": LB_METRIC_NAME,
-                                                                    },
-                                                                },
-                                                                ["name", "prometheusMetricName"],
-                                                            )
-                                                        },
-                                                        ["gauge"],
-                                                    ),
-                                                },
-                                            },
-                                            ["endpoint", "metrics"],
-                                        ),
+                            "port": _PORT,
+                            "path": {"type": "string", "pattern": "^/"},
+                            "metrics": {
+                                "type": "array",
+                                "minItems": 1,
+                                "maxItems": 10,
+                                "items": _closed(
+                                    {
+                                        "name": {"type": "string", "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"},
+                                        "exportName": {"type": "string", "pattern": LB_METRIC_NAME},
                                     },
-                                },
-                                ["selector", "containers"],
-                            )
+                                    ["name"],
+                                ),
+                            },
                         },
-                        ["pod"],
+                        ["port", "metrics"],
                     ),
-                }
+                },
             },
-            ["metrics"],
+            ["selector", "endpoints"],
         ),
     ),
     # GKE Gateway policies, networking.gke.io/v1: the parts these manifests use, both flavours
@@ -147,7 +118,7 @@ SCHEMAS = {
                             "items": _closed(
                                 {
                                     "name": {"type": "string", "minLength": 1},
-                                    "maxUtilization": {"type": "number", "minimum": 0, "maximum": 1},
+                                    "maxUtilizationPercent": {"type": "integer", "minimum": 0, "maximum": 100},
                                     "dryRun": {"type": "boolean"},
                                 },
                                 ["name", "dryRun"],

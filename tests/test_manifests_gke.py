@@ -122,21 +122,21 @@ def test_load_balancer_reads_the_sidecars_load_path():
     template = pod_template(found)
     sidecar = sidecar_of(template)
     (metric,) = found["AutoscalingMetric"]
-    (entry,) = metric["spec"]["metrics"]
-    assert entry["pod"]["selector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
-    (container,) = entry["pod"]["containers"]
-    assert container["endpoint"] == {"port": _port_number(sidecar, "healthcheck"), "path": "/load"}
-    (gauge,) = [m["gauge"] for m in container["metrics"]]
-    assert gauge["prometheusMetricName"] == "llm_healthcheck_load"
+    assert metric["spec"]["selector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
+    (endpoint,) = metric["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["path"]) == (_port_number(sidecar, "healthcheck"), "/load")
+    (exported,) = endpoint["metrics"]
+    assert exported["name"] == "llm_healthcheck_load"
     # GKE's limits: names of at most 64 characters in the load balancer's alphabet.
-    assert re.fullmatch(LB_METRIC_NAME, gauge.get("exportName", gauge["name"]))
+    lb_name = exported.get("exportName", exported["name"])
+    assert re.fullmatch(LB_METRIC_NAME, lb_name)
 
     (backend,) = found["GCPBackendPolicy"]
     default = backend["spec"]["default"]
     assert default["balancingMode"] == "CUSTOM_METRICS"
     (custom,) = default["customMetrics"]
-    assert custom["name"] == "gke.named_metrics." + gauge.get("exportName", gauge["name"])
-    assert 0 < custom["maxUtilization"] <= 1 and custom["dryRun"] is False
+    assert custom["name"] == "gke.named_metrics." + lb_name
+    assert 0 < custom["maxUtilizationPercent"] <= 100 and custom["dryRun"] is False
     services = {s["metadata"]["name"] for s in found["Service"]}
     assert backend["spec"]["targetRef"]["name"] in services
 
@@ -166,12 +166,16 @@ def test_the_sidecar_rules_carry_the_tgi_packs_score(tmp_path):
     assert score.params == pack.params
 
 
-def test_wiring_checks_catch_a_wrong_path():
+def test_schemas_catch_a_wrong_path_a_bad_name_and_a_fraction_for_a_percent():
     found = kinds("gke-utilization")
     (metric,) = found["AutoscalingMetric"]
     broken = copy.deepcopy(metric)
-    broken["spec"]["metrics"][0]["pod"]["containers"][0]["endpoint"]["path"] = "load"
+    broken["spec"]["endpoints"][0]["path"] = "load"
     assert _schema_errors(broken)
     broken = copy.deepcopy(metric)
-    broken["spec"]["metrics"][0]["pod"]["containers"][0]["metrics"][0]["gauge"]["name"] = "LLM-Load" * 10
+    broken["spec"]["endpoints"][0]["metrics"][0]["exportName"] = "LLM-Load" * 10  # upper case, > 64
     assert _schema_errors(broken)
+    (backend,) = found["GCPBackendPolicy"]
+    broken = copy.deepcopy(backend)
+    broken["spec"]["default"]["customMetrics"][0]["maxUtilization"] = 0.8  # the field is a percent
+    assert any("maxUtilization" in e for e in _schema_errors(broken))
