@@ -145,7 +145,7 @@ def test_load_follows_the_fake_server_and_is_full_when_it_is_down(engine, start_
         assert seen[0] < seen[1] < seen[2] == 1.0, seen
 
         verbose = sidecar.get("/health?verbose")[1]
-        assert "[+]load 1.0 (ok: largest term:" in verbose
+        assert "[+]load 1 (ok: largest term:" in verbose
         document = json.loads(sidecar.get("/health", headers={"Accept": "application/json"})[1])
         assert document["load"]["value"] == 1.0 and document["load"]["inputs"]
         score = json.loads(sidecar.get("/rules")[1])["score"]

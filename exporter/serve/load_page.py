@@ -40,7 +40,7 @@ class LoadResource:
 def load_line(decision) -> str:
     """The /health?verbose line: the score, why, and each input."""
     load = current_load(decision)
-    text = f"[+]load {floatToGoString(load.value)} ({load.state}: {load.reason}"
+    text = f"[+]load {_shown(load.value)} ({load.state}: {load.reason}"
     if load.inputs:
         text += "; " + ", ".join(f"{name} {_shown(value)}" for name, value in load.inputs)
     return text + ")"
