@@ -90,6 +90,15 @@ def test_terms_and_expr_are_exclusive_and_schema_catches_typos(tmp_path):
     assert problems(tmp_path, typo) == [f'{tmp_path / "r.yaml"}:3:3: unknown key "on_mising"; did you mean on_missing?']
 
 
+def test_missing_keys_in_terms_and_params_are_one_line_each(tmp_path):
+    text = "score:\n  params:\n    - {name: cap}\n  terms:\n    - {expr: sum(x) / $cap}\n" + RULE
+    file = tmp_path / "r.yaml"
+    assert problems(tmp_path, text) == [
+        f'{file}:3:7: missing required key "value"',
+        f'{file}:5:7: missing required key "name"',
+    ]
+
+
 def test_a_bad_score_on_reload_keeps_nothing_half_loaded(tmp_path):
     """A problem anywhere in the score block fails the whole load (the running set stays)."""
     with pytest.raises(ConfigError):
@@ -218,3 +227,31 @@ def test_pack_scores_on_real_captures(capture_name, pack, expected):
     score = evaluate_score(ruleset.score, history, 0.0)
     assert score.state == OK, score
     assert score.value == pytest.approx(expected)
+
+
+BAD_BLOCKS = [
+    "score: 5",
+    "score: {terms: []}",
+    "score: {terms: [{expr: sum(x)}]}",
+    "score: {terms: [{name: 5, expr: sum(x)}]}",
+    "score: {terms: [{name: a, expr: ''}]}",
+    "score: {terms: [7]}",
+    "score: {params: [{name: a}], expr: sum(x)}",
+    "score: {params: [3], expr: sum(x)}",
+    "score: {params: [{name: a, value: '5'}], terms: [{name: a, expr: sum(x) / $a}]}",
+    "score: {params: {a: 5}, expr: sum(x)}",
+    "score: {expr: sum(x), on_stale: -1}",
+    "score: {expr: sum(x), on_missing: .nan}",
+    "score: {expr: sum(x), on_missing: yes}",
+    "score: {expr: 'rate(x[2h])'}",
+    "score: {expr: 'sum(x) / $nope'}",
+    "score: {expr: '$'}",
+    "score: {expr: sum(x), extra: 1}",
+    "score: {}",
+]
+
+
+@pytest.mark.parametrize("block", BAD_BLOCKS)
+def test_bad_score_blocks_are_clear_lines_never_a_traceback(tmp_path, block):
+    got = problems(tmp_path, block + "\n" + RULE)
+    assert got and all("\n" not in line and line.startswith(str(tmp_path / "r.yaml") + ":") for line in got)

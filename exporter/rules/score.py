@@ -91,6 +91,10 @@ def load_score_block(ctx, block: dict, max_range_seconds: float) -> ScoreSpec | 
     if has_terms == has_expr:
         ctx.add(base, "score: give either terms (a roofline: the largest term wins) or expr, not both", key=True)
         return None
+    entries = [(e, ("name", "value")) for e in block.get("params") or []]
+    entries += [(e, ("name", "expr")) for e in block.get("terms") or []]
+    if any(not isinstance(e, dict) or any(key not in e for key in keys) for e, keys in entries):
+        return None  # a required key is missing: the schema check has said which, at its line
     params: dict[str, ScoreParam] = {}
     for index, entry in enumerate(block.get("params") or []):
         path: tuple = base + ("params", index)
