@@ -25,6 +25,7 @@ from exporter.config.yamldoc import Document, parse_document, surprise_hint, sur
 from exporter.promql import PromQLError, compile_expr
 from exporter.rules.fleet_block import FleetBlock, fleet_reference_problems
 from exporter.rules.model import Rule, RuleSet
+from exporter.rules.score import load_score_block, merge_scores
 
 # The evaluator keeps history in memory for the longest range any rule reads; capping it keeps
 # that memory bounded whatever a rule asks for. `for` and `keep_firing_for` share the cap so a
@@ -110,7 +111,14 @@ def load_rules(paths: Sequence[str]) -> RuleSet:
     if problems:
         raise ConfigError(problems)
     scrape = loader.scrape or ScrapeConfig()
-    return RuleSet(tuple(loader.rules), scrape, digest.hexdigest(), tuple(files), loader.fleet.config)
+    return RuleSet(
+        tuple(loader.rules),
+        scrape,
+        digest.hexdigest(),
+        tuple(files),
+        fleet=loader.fleet.config,
+        score=merge_scores(loader.scores),
+    )
 
 
 def seed_ruleset(metric: str, threshold: float) -> RuleSet:
@@ -173,6 +181,7 @@ class _Loader:
         self.problems: list[Problem] = []
         self.scrape: ScrapeConfig | None = None
         self._scrape_at = ""
+        self.scores: list = []  # (file stem, ScoreSpec) per file with a score block
         self._names: dict[str, str] = {}  # name -> "file:line" of its first definition
         self.fleet = FleetBlock()  # the one fleet: block of all the files, if any
         self.rules_at: list = []  # (rule, (file, line, col) of its expr), for checks across files
@@ -196,6 +205,7 @@ class _Loader:
             if isinstance(doc.value, dict):
                 self._load_scrape(ctx, bad_paths)
                 self.fleet.load(ctx, bad_paths)
+                self._load_score(ctx, bad_paths)
                 rules = doc.value.get("rules")
                 for index, entry in enumerate(rules if isinstance(rules, list) else []):
                     if isinstance(entry, dict):
@@ -229,6 +239,13 @@ class _Loader:
             if overlap:
                 ctx.add(("scrape", "timeout"), overlap)
         self.scrape = ScrapeConfig(**values)
+
+    def _load_score(self, ctx, bad_paths) -> None:
+        block = ctx.doc.value.get("score")
+        if isinstance(block, dict) and not any(path[:1] == ("score",) for path in bad_paths):
+            spec = load_score_block(ctx, block, MAX_RANGE_SECONDS)
+            if spec is not None:
+                self.scores.append((os.path.splitext(os.path.basename(ctx.file))[0], spec))
 
     def _load_rule(self, ctx, index: int, entry: dict, bad_paths) -> None:
         base = ("rules", index)

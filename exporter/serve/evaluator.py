@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from exporter.config.errors import ConfigError, Problem
 from exporter.config.settings import Settings, check_scrape, effective_scrape, redact_url
-from exporter.core import engine, policy
+from exporter.core import engine, load_score, policy
 from exporter.core.decision import STARTING, TERMINATING, Decision, ReloadStatus, ScrapeStatus, frozen
 from exporter.core.fleet_view import guard_inputs
 from exporter.core.history import History
@@ -229,6 +229,7 @@ class Evaluator:
             terminating=self._terminating,
             **guard_inputs(fleet),
         )
+        load = load_score.next_score(ruleset.score, self.decision, self._history, now, result, self._scrape, config)
         self._cycle += 1
         decision = Decision(
             verdict.ready,
@@ -250,6 +251,7 @@ class Evaluator:
             verdict.fail_open,
             fleet,
             self._history.evicted,
+            load,
         )
         self._publish(decision)
         self._last_cycle_end = self.clock.monotonic()
