@@ -30,3 +30,8 @@ class ConfigError(Exception):
     def __init__(self, problems):
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def unexpected(origin: str, error: Exception) -> ConfigError:
+    """An exception no check foresaw, as a problem: counted and shown like any other, no traceback."""
+    return ConfigError([Problem(origin, message=f"could not be loaded: {type(error).__name__}: {error}"[:300])])

@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass, fields, replace
 
 from exporter.config import durations
+from exporter.config.bounds import MAX_COUNT, duration_problem
 from exporter.config.errors import ConfigError, Problem
+from exporter.config.numbers import FLOAT_LIMIT
 from exporter.config.scrape_config import EMPTY_POLICIES, FAILURE_POLICIES, ScrapeConfig
 
 SEED_ENDPOINT = "http://localhost:8080/metrics"
@@ -61,20 +63,20 @@ def _env_table():
         "APP_PORT": ("port", _parse_port),
         "BIND_HOST": ("bind_host", _parse_nonempty),
         "RULES_PATH": ("rules_path", _parse_nonempty),
-        "SCRAPE_INTERVAL": ("scrape.interval", _parse_positive_duration),
-        "SCRAPE_TIMEOUT": ("scrape.timeout", _parse_positive_duration),
+        "SCRAPE_INTERVAL": ("scrape.interval", _bounded_duration("interval")),
+        "SCRAPE_TIMEOUT": ("scrape.timeout", _bounded_duration("timeout")),
         "ON_FAILURE": ("scrape.on_failure", _choice(FAILURE_POLICIES)),
         "FAILURE_THRESHOLD": ("scrape.failure_threshold", _parse_positive_int),
         "ON_EMPTY": ("scrape.on_empty", _choice(EMPTY_POLICIES)),
         "SCRAPE_MAX_BODY_BYTES": ("max_body_bytes", _parse_positive_int),
         "HISTORY_MAX_SERIES": ("history_max_series", _parse_positive_int),
-        "RELOAD_INTERVAL": ("reload_interval", _parse_positive_duration),
+        "RELOAD_INTERVAL": ("reload_interval", _bounded_duration("reload_interval")),
         "ENABLE_RELOAD_ENDPOINT": ("enable_reload_endpoint", _parse_bool),
         "LOG_FORMAT": ("log_format", _choice(("text", "json"))),
         "LOG_LEVEL": ("log_level", _choice(("debug", "info", "warning", "error"))),
         "THREADS": ("threads", _parse_positive_int),
-        "SHUTDOWN_DRAIN_SECONDS": ("shutdown_drain", _parse_nonnegative_duration),
-        "GRACEFUL_TIMEOUT": ("graceful_timeout", _parse_positive_duration),
+        "SHUTDOWN_DRAIN_SECONDS": ("shutdown_drain", _bounded_duration("shutdown_drain")),
+        "GRACEFUL_TIMEOUT": ("graceful_timeout", _bounded_duration("graceful_timeout")),
     }
 
 
@@ -100,7 +102,7 @@ def load_settings(environ, overrides: dict | None = None) -> Settings:
         try:
             parsed = parse(raw[name])
         except ValueError as err:
-            problems.append(Problem(f"env {name}", message=f'"{raw[name]}" {err}'))
+            problems.append(Problem(f"env {name}", message=f"{quoted_input(raw[name])} {err}"))
             continue
         if target.startswith("scrape."):
             scrape[target.removeprefix("scrape.")] = parsed
@@ -185,6 +187,9 @@ def _parse_float(text: str) -> float:
         raise ValueError("is not a number") from None
     if math.isnan(value):
         raise ValueError("is not a number")
+    if math.isinf(value):
+        # float() of 400 digits is inf too: say so, rather than quote an "inf" nobody wrote
+        raise ValueError(f"is not a finite number (a threshold must be within {FLOAT_LIMIT})")
     return value
 
 
@@ -199,12 +204,19 @@ def _parse_port(text: str) -> int:
 
 
 def _parse_positive_int(text: str) -> int:
+    text = text.strip()
+    if len(text.lstrip("+-")) > 12:  # also keeps int() off strings of thousands of digits
+        raise ValueError(
+            f"is too large (at most {MAX_COUNT})" if text.lstrip("+-").isdigit() else "is not a whole number"
+        )
     try:
-        value = int(text.strip())
+        value = int(text)
     except ValueError:
         raise ValueError("is not a whole number") from None
     if value < 1:
         raise ValueError("must be at least 1")
+    if value > MAX_COUNT:
+        raise ValueError(f"is too large (at most {MAX_COUNT})")
     return value
 
 
@@ -221,18 +233,24 @@ def parse_duration(text: str) -> float:
         raise ValueError("is not a duration (e.g. 1s, 800ms, 1m30s)") from None
 
 
-def _parse_positive_duration(text: str) -> float:
-    value = parse_duration(text)
-    if not value > 0 or math.isinf(value):
-        raise ValueError("must be a positive duration")
-    return value
+def _bounded_duration(name: str):
+    """A duration parser that also holds the value to bounds.DURATIONS[name]."""
+
+    def parse(text: str) -> float:
+        value = parse_duration(text)
+        problem = duration_problem(name, value) if math.isfinite(value) else "must be a finite duration"
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    return parse
 
 
-def _parse_nonnegative_duration(text: str) -> float:
-    value = parse_duration(text)
-    if value < 0 or math.isinf(value):
-        raise ValueError("must not be negative")
-    return value
+def quoted_input(text: str, limit: int = 80) -> str:
+    """The value as written, quoted, cut short when it is long (a 5000-digit number)."""
+    if len(text) <= limit:
+        return f'"{text}"'
+    return f'"{text[:limit]}..." ({len(text)} characters)'
 
 
 def _parse_bool(text: str) -> bool:

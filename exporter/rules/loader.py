@@ -18,11 +18,14 @@ from importlib import resources
 
 import jsonschema
 
+from exporter.config.bounds import duration_problem
 from exporter.config.durations import format_duration, parse_duration
 from exporter.config.errors import ConfigError, Problem
+from exporter.config.numbers import is_finite_number, not_finite_reason
 from exporter.config.scrape_config import ScrapeConfig
 from exporter.config.yamldoc import Document, parse_document, surprise_hint, surprising_number
 from exporter.promql import PromQLError, compile_expr
+from exporter.rules import files as rule_files
 from exporter.rules.model import Rule, RuleSet
 
 # The evaluator keeps history in memory for the longest range any rule reads; capping it keeps
@@ -31,7 +34,7 @@ from exporter.rules.model import Rule, RuleSet
 MAX_RANGE_SECONDS = 3600
 # Rule files are a few kilobytes; anything near this is a mistake (a log, a binary) and
 # reading it whole would let a bad ConfigMap exhaust the sidecar's memory.
-MAX_FILE_BYTES = 1 << 20
+MAX_FILE_BYTES = rule_files.MAX_FILE_BYTES
 
 _DURATION_KEYS = frozenset({"for", "keep_firing_for", "interval", "timeout"})
 _TYPE_WORDS = {
@@ -147,19 +150,8 @@ def _validator():
 
 
 def _read_capped(file: str) -> tuple[bytes, str]:
-    try:
-        with open(file, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except IsADirectoryError:
-        return b"", "is a directory; give the directory itself to load every *.yaml in it"
-    except OSError as err:
-        return b"", f"cannot read: {(err.strerror or str(err)).lower()}"
-    if len(data) > MAX_FILE_BYTES:
-        return (
-            data,
-            f"file is larger than {MAX_FILE_BYTES // (1 << 20)} MiB; rule files are small, is this the right file?",
-        )
-    return data, ""
+    data, error = rule_files.read_capped(file, MAX_FILE_BYTES)
+    return data, error or rule_files.too_large(data, MAX_FILE_BYTES)
 
 
 class _Loader:
@@ -212,11 +204,13 @@ class _Loader:
                 continue
             values[key] = _duration_seconds(value) if key in _DURATION_KEYS else value
         interval, timeout = values.get("interval"), values.get("timeout")
-        if interval is not None and interval <= 0:
-            ctx.add(("scrape", "interval"), f"interval: {ctx.shown(('scrape', 'interval'))} must be greater than zero")
-        if timeout is not None and timeout <= 0:
-            ctx.add(("scrape", "timeout"), f"timeout: {ctx.shown(('scrape', 'timeout'))} must be greater than zero")
-        elif timeout is not None and interval and timeout >= interval:
+        out_of_range = False
+        for key in ("interval", "timeout"):
+            problem = duration_problem(key, values[key]) if values.get(key) is not None else None
+            if problem:
+                ctx.add(("scrape", key), f"{key}: {ctx.shown(('scrape', key))} {problem}")
+                out_of_range = True
+        if not out_of_range and timeout is not None and interval and timeout >= interval:
             ctx.add(
                 ("scrape", "timeout"),
                 f"timeout: {ctx.shown(('scrape', 'timeout'))} must be less than interval "
@@ -293,8 +287,8 @@ class _Loader:
 
     def _check_thresholds(self, ctx, base, ok) -> None:
         for key in ("above", "below", "recover_below", "recover_above"):
-            if key in ok and not math.isfinite(ok[key]):
-                ctx.add(base + (key,), f"{key}: {ctx.shown(base + (key,))} is not a finite number")
+            if key in ok and not is_finite_number(ok[key]):
+                ctx.add(base + (key,), f"{key}: {ctx.shown(base + (key,))} {not_finite_reason(ok[key])}")
                 ok.pop(key)
         if "above" in ok and "below" in ok:
             ctx.add(base + ("below",), "below: a rule has either above or below, not both; write two rules", key=True)
