@@ -18,6 +18,7 @@ from exporter.config.bounds import MAX_COUNT, duration_problem
 from exporter.config.errors import ConfigError, Problem
 from exporter.config.numbers import FLOAT_LIMIT
 from exporter.config.scrape_config import EMPTY_POLICIES, FAILURE_POLICIES, ScrapeConfig
+from exporter.config.urls import check_url, redact_url
 
 SEED_ENDPOINT = "http://localhost:8080/metrics"
 SEED_METRIC = "tgi_queue_size"
@@ -102,7 +103,8 @@ def load_settings(environ, overrides: dict | None = None) -> Settings:
         try:
             parsed = parse(raw[name])
         except ValueError as err:
-            problems.append(Problem(f"env {name}", message=f"{quoted_input(raw[name])} {err}"))
+            shown = redact_url(raw[name].strip()) if parse is _parse_url else raw[name]
+            problems.append(Problem(f"env {name}", message=f"{quoted_input(shown)} {err}"))
             continue
         if target.startswith("scrape."):
             scrape[target.removeprefix("scrape.")] = parsed
@@ -264,8 +266,9 @@ def _parse_bool(text: str) -> bool:
 
 def _parse_url(text: str) -> str:
     text = text.strip()
-    if not re.match(r"^https?://[^/\s]+", text):
-        raise ValueError("is not an http:// or https:// URL")
+    problem = check_url(text)
+    if problem:
+        raise ValueError(problem)
     return text
 
 
@@ -291,12 +294,6 @@ def _choice(options):
         return lowered
 
     return parse
-
-
-def redact_url(url: str) -> str:
-    """Hide userinfo and token-like query values before a URL reaches a log or /rules."""
-    url = re.sub(r"^(\w+://)[^/@]*@", r"\1***@", url)
-    return re.sub(r"(?i)([?&](?:token|access_token|apikey|api_key|key|password|secret)=)[^&]*", r"\1***", url)
 
 
 ENV_NAMES = tuple(_env_table()) + ("METRICS_THRESHOLD",)

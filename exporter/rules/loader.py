@@ -23,6 +23,7 @@ from exporter.config.durations import format_duration, parse_duration
 from exporter.config.errors import ConfigError, Problem
 from exporter.config.numbers import is_finite_number, not_finite_reason
 from exporter.config.scrape_config import ScrapeConfig
+from exporter.config.urls import check_url, redact_url
 from exporter.config.yamldoc import Document, parse_document, surprise_hint, surprising_number
 from exporter.promql import PromQLError, compile_expr
 from exporter.rules import files as rule_files
@@ -204,6 +205,9 @@ class _Loader:
                 continue
             values[key] = _duration_seconds(value) if key in _DURATION_KEYS else value
         interval, timeout = values.get("interval"), values.get("timeout")
+        if isinstance(values.get("endpoint"), str) and check_url(values["endpoint"]):
+            url = values.pop("endpoint")
+            ctx.add(("scrape", "endpoint"), f'endpoint: "{redact_url(url)}" {check_url(url)}')
         out_of_range = False
         for key in ("interval", "timeout"):
             problem = duration_problem(key, values[key]) if values.get(key) is not None else None
@@ -453,7 +457,8 @@ def _describe(ctx: _FileContext, path: tuple, error) -> str:
             f"or _, at most 128 characters"
         )
     if validator == "pattern" and key == "endpoint":
-        return f"endpoint: {shown} is not an http:// or https:// URL"
+        url = json.dumps(redact_url(value)) if isinstance(value, str) else shown
+        return f"endpoint: {url} is not an http:// or https:// URL"
     if validator == "minLength":
         return f"{key}: must not be empty"
     if validator == "minimum":
