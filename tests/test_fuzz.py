@@ -186,13 +186,22 @@ def reference(body: bytes, names):
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    out = {}
-    for line in text.split("\n"):
+    lines = text.split("\n")
+    # OpenMetrics (a `# EOF` line): nothing may follow it, and no line may start with a blank.
+    eof = next((i for i, line in enumerate(lines) if re.fullmatch(r"# EOF[ \t]*", line)), None)
+    if eof is not None and "\n".join(lines[eof + 1 :]).strip():
+        return None
+    out, seen = {}, set()
+    for line in lines:
         if names is None:
             if not line.strip() or line.strip().startswith("#"):
                 continue
-        elif not any(line.startswith(n) and (len(line) == len(n) or line[len(n)] in "{ \t") for n in names):
-            continue
+        else:
+            bare = line.lstrip(" \t")  # Prometheus' text parser skips blanks before the name
+            if not any(bare.startswith(n) and (len(bare) == len(n) or bare[len(n)] in "{ \t") for n in names):
+                continue
+        if eof is not None and line[:1] in (" ", "\t"):
+            return None
         try:
             samples = [s for f in text_string_to_metric_families(line + "\n") for s in f.samples]
             if len(samples) != 1:
@@ -201,7 +210,10 @@ def reference(body: bytes, names):
         except (ValueError, TypeError, IndexError, OverflowError):
             return None
         labels = tuple(sorted({**samples[0].labels, "__name__": samples[0].name}.items()))
-        out[labels] = value
+        series = tuple(p for p in labels if p[1])  # empty label values: the same series
+        if series not in seen:  # a series printed twice: Prometheus keeps the first sample
+            seen.add(series)
+            out[labels] = value
     return out
 
 

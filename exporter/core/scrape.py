@@ -194,12 +194,52 @@ def parse_samples(body: bytes, names: frozenset[str] | None) -> tuple:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise ScrapeFailure(UNPARSABLE, "body is not UTF-8 text") from None
+    openmetrics = _check_openmetrics_end(text)
     lines = _all_sample_lines(text) if names is None else _selected_lines(text, names)
     samples = []
     for line in lines:
+        if openmetrics and line[:1] in _BLANKS:
+            # OpenMetrics has no leading whitespace; Prometheus' parser fails such a page.
+            raise ScrapeFailure(UNPARSABLE, "unparsable exposition text: OpenMetrics line starts with whitespace")
         sample = _parse_simple(line)
         samples.append(sample if sample is not None else _parse_with_library(line))
-    return tuple(samples)
+    return _first_of_each_series(samples)
+
+
+_BLANKS = frozenset(" \t")
+_EOF_LINE = re.compile(r"^# EOF[ \t]*$", re.MULTILINE)
+
+
+def _check_openmetrics_end(text: str) -> bool:
+    """Whether the page is OpenMetrics (it has the `# EOF` line); raises ScrapeFailure when
+    anything but blank space follows that line, as Prometheus' OpenMetrics parser does
+    ("unexpected data after # EOF"). Only the end is looked at: the common case costs one
+    rfind, not a scan."""
+    at = text.rfind("# EOF")
+    if at == -1:
+        return False
+    first = _EOF_LINE.search(text)
+    if first is None:
+        return False  # "# EOF" inside a help text or a label value, not a line of its own
+    if text[first.end() :].strip():
+        raise ScrapeFailure(UNPARSABLE, "unparsable exposition text: data after # EOF")
+    return True
+
+
+def _first_of_each_series(samples: list) -> tuple:
+    """The page with each series once, at its first sample: a series printed twice is stored
+    by Prometheus from its first line (the second is a duplicate sample for the timestamp,
+    counted and dropped). Label sets equal once empty values are dropped are one series."""
+    seen: set = set()
+    out = []
+    for sample in samples:
+        labels = sample[0]
+        key = labels if all(v for _, v in labels) else tuple(p for p in labels if p[1])
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(sample)
+    return tuple(out)
 
 
 def _selected_lines(text: str, names: frozenset[str]) -> list[str]:
@@ -222,8 +262,17 @@ def _selected_lines(text: str, names: frozenset[str]) -> list[str]:
                 end = text.find("\n", after)
                 spans.append((pos, len(text) if end == -1 else end))
             pos = _next_line_start(text, name, after)
+    if text[:1] in _BLANKS or "\n " in text or "\n\t" in text:
+        # Prometheus' text parser skips blanks before a sample's name: so must this.
+        for match in _INDENTED_NAME.finditer(text):
+            if match.group(1) in names:
+                end = text.find("\n", match.start())
+                spans.append((match.start(), len(text) if end == -1 else end))
     spans.sort()
     return [text[a:b] for a, b in spans]
+
+
+_INDENTED_NAME = re.compile(r"^[ \t]+([a-zA-Z_:][a-zA-Z0-9_:]*)(?=[{ \t]|$)", re.MULTILINE)
 
 
 _AFTER_NAME = frozenset("{ \t\n")
