@@ -475,8 +475,8 @@ def _duration_message(value, shown: str) -> str:
 
 
 def _with_unit(number) -> str:
-    if not math.isfinite(float(number)):
-        return "10s"  # .nan or .inf written as a duration: show the form, not a conversion
+    if not is_finite_number(number):
+        return "10s"  # .nan, .inf or 400 digits written as a duration: show the form, not a conversion
     if float(number).is_integer():
         return f"{int(number)}s"
     return f"{round(number * 1000)}ms"
