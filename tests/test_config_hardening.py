@@ -10,9 +10,9 @@ import pytest
 from falcon import testing
 
 from exporter.cli import main
+from exporter.commands import serve as serve_command
 from exporter.config.errors import ConfigError
 from exporter.config.settings import load_settings
-from exporter.rules import files as rule_files
 from exporter.rules.loader import load_rules
 from exporter.serve.app import create_app
 from exporter.serve.evaluator import Evaluator, RulesSource
@@ -36,6 +36,16 @@ def deadline(seconds: int, what: str):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(autouse=True)
+def no_gunicorn(monkeypatch):
+    """`serve` must stop before gunicorn: if it gets that far, fail instead of serving forever."""
+
+    def started(self):
+        raise AssertionError("serve accepted the configuration and went on to start gunicorn")
+
+    monkeypatch.setattr(serve_command._GunicornApp, "run", started)
 
 
 def check(capsys, *paths) -> tuple[int, str]:
@@ -169,6 +179,8 @@ def test_a_fifo_in_the_rules_dir_is_an_error_not_a_hang(tmp_path):
 
 
 def test_read_capped_never_returns_more_than_the_cap_plus_one(tmp_path):
+    from exporter.rules import files as rule_files
+
     path = tmp_path / "big.yaml"
     path.write_bytes(b"#" * (3 * 1024 * 1024))
     data, error = rule_files.read_capped(str(path))

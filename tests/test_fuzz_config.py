@@ -13,7 +13,7 @@ input runs whole commands, startup included.
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from exporter.cli import main
@@ -43,7 +43,31 @@ VALUES = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=40),
 )
-ENVIRONMENTS = st.dictionaries(st.sampled_from(list(ENV_NAMES) + ["WEB_CONCURRENCY"]), VALUES, max_size=6)
+# Each variable mostly gets values of its own kind (a URL for the endpoint, durations for
+# intervals), so the hostile values of that kind are reached often, and sometimes anything.
+_KIND = {
+    "METRICS_ENDPOINT": URLS,
+    "METRIC_THRESHOLD": HUGE,
+    "METRICS_THRESHOLD": HUGE,
+    "SCRAPE_INTERVAL": DURATIONS + HUGE,
+    "SCRAPE_TIMEOUT": DURATIONS + HUGE,
+    "RELOAD_INTERVAL": DURATIONS + HUGE,
+    "SHUTDOWN_DRAIN_SECONDS": DURATIONS + HUGE,
+    "GRACEFUL_TIMEOUT": DURATIONS + HUGE,
+}
+
+
+@st.composite
+def environments(draw):
+    names = draw(st.lists(st.sampled_from(list(ENV_NAMES) + ["WEB_CONCURRENCY"]), max_size=6, unique=True))
+    env = {}
+    for name in names:
+        pool = _KIND.get(name, HUGE)
+        env[name] = draw(st.one_of(st.sampled_from(pool), VALUES) if draw(st.booleans()) else st.sampled_from(pool))
+    return env
+
+
+ENVIRONMENTS = environments()
 
 
 @pytest.fixture
@@ -70,6 +94,8 @@ def run_cli(capsys, argv, what, shown, secret_hidden=True) -> int:
 
 @CONFIG_FUZZ
 @given(env=ENVIRONMENTS)
+@example(env={"METRICS_ENDPOINT": f"http://user:{SECRET}@host:abc/metrics"})  # once a ValueError traceback
+@example(env={"METRICS_ENDPOINT": f"http://user:{SECRET}@@127.0.0.1:9/metrics?token={SECRET}"})
 def test_serve_startup_never_raises_for_any_environment(env, capsys, monkeypatch, no_gunicorn):
     env = {k: v for k, v in env.items() if k != "RULES_PATH"}  # rule files: the tests below
     with monkeypatch.context() as patch:

@@ -9,9 +9,9 @@ import json
 import pytest
 
 from exporter.cli import main
+from exporter.commands import serve as serve_command
 from exporter.config.errors import ConfigError
-from exporter.config.settings import load_settings
-from exporter.config.urls import redact_url
+from exporter.config.settings import load_settings, redact_url
 from tests.support import FAST
 
 SECRETS = ("s3cr@t", "s3cr", "AKIAEXAMPLE", "SIGVALUE", "CLIENTSECRET", "APIKEYVALUE", "TOKVALUE", "X-Amz-Cred-VAL")
@@ -19,6 +19,16 @@ QUERY = (
     "?access_key=AKIAEXAMPLE&X-Amz-Signature=SIGVALUE&client_secret=CLIENTSECRET"
     "&api-key=APIKEYVALUE&token=TOKVALUE&X-Amz-Credential=X-Amz-Cred-VAL&job=vllm"
 )
+
+
+@pytest.fixture(autouse=True)
+def no_gunicorn(monkeypatch):
+    """`serve` must stop before gunicorn: if it gets that far, fail instead of serving forever."""
+
+    def started(self):
+        raise AssertionError("serve accepted the configuration and went on to start gunicorn")
+
+    monkeypatch.setattr(serve_command._GunicornApp, "run", started)
 
 
 def secret_url(base: str) -> str:
