@@ -1,10 +1,11 @@
 """Issue 14, item 13: exposition pages where the parser once disagreed with Prometheus, each
 served whole by a real HTTP upstream and scraped by the real Scraper.
 
-Prometheus' behaviour for each page: its text parser skips blanks before a sample's name; a
-series printed twice is stored from its first line (the second is counted as a duplicate
-sample and dropped); its OpenMetrics parser fails a page with data after `# EOF` or a line that
-starts with a blank."""
+Prometheus' behaviour for each page (seen with a real Prometheus 2.42 in
+tests/test_exposition_vs_prometheus.py): a sample line that starts with a blank or holds a
+carriage return fails the whole scrape; a series printed twice is stored from its first line
+(the second is a duplicate sample, dropped); its OpenMetrics parser fails a page with data after
+`# EOF` or any line that starts with a blank."""
 
 import pytest
 
@@ -29,12 +30,28 @@ def scrape(upstream):
 
 
 @pytest.mark.parametrize("names", [NAMES, None])
-def test_leading_whitespace_before_a_sample_is_read_as_prometheus_reads_it(scrape, names):
-    page = b'# TYPE tgi_queue_size gauge\n   tgi_queue_size 7\n\tvllm:num_requests_waiting{model="m"} 3\n'
+@pytest.mark.parametrize(
+    "page",
+    [
+        b"# TYPE tgi_queue_size gauge\n   tgi_queue_size 7\n",
+        b'tgi_queue_size 1\n\tvllm:num_requests_waiting{model="m"} 3\n',
+        b"tgi_queue_size 1\n  tgi_some_family_no_rule_reads 3\n",
+    ],
+)
+def test_a_sample_line_starting_with_a_blank_fails_the_scrape_as_in_prometheus(scrape, names, page):
     result = scrape(page, names=names)
-    assert result.ok, result.error
-    got = {dict(labels)["__name__"]: v for labels, v in result.samples}
-    assert got == {"tgi_queue_size": 7.0, "vllm:num_requests_waiting": 3.0}
+    assert not result.ok and result.reason == UNPARSABLE
+    assert result.error == "unparsable exposition text: a sample line starts with a blank"
+
+
+def test_blank_only_and_indented_comment_lines_are_fine(scrape):
+    result = scrape(b"  # HELP tgi_queue_size queue\ntgi_queue_size 6\n   \n\t\n")
+    assert result.ok and [v for _, v in result.samples] == [6.0]
+
+
+def test_a_carriage_return_in_a_sample_line_fails_the_scrape(scrape):
+    result = scrape(b"tgi_queue_size 2\r\n")
+    assert not result.ok and result.error == "unparsable exposition text: a sample line holds a carriage return"
 
 
 @pytest.mark.parametrize("names", [NAMES, None])
@@ -64,7 +81,7 @@ def test_openmetrics_line_with_leading_whitespace_fails_the_scrape(scrape):
     page = b"# TYPE tgi_queue_size gauge\n tgi_queue_size 5\n# EOF\n"
     result = scrape(page, "application/openmetrics-text; version=1.0.0; charset=utf-8")
     assert not result.ok and result.reason == UNPARSABLE
-    assert "starts with whitespace" in result.error
+    assert result.error == "unparsable exposition text: an OpenMetrics line starts with a blank"
 
 
 def test_eof_words_inside_help_text_are_not_the_end(scrape):

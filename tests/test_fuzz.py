@@ -187,21 +187,26 @@ def reference(body: bytes, names):
     except UnicodeDecodeError:
         return None
     lines = text.split("\n")
-    # OpenMetrics (a `# EOF` line): nothing may follow it, and no line may start with a blank.
+    # Pages Prometheus fails whole (prometheus_client would read them): in OpenMetrics (a
+    # `# EOF` line) data after it or any line starting with a blank; otherwise a sample line
+    # starting with a blank; in both, a carriage return in a sample line.
     eof = next((i for i, line in enumerate(lines) if re.fullmatch(r"# EOF[ \t]*", line)), None)
     if eof is not None and "\n".join(lines[eof + 1 :]).strip():
         return None
+    for i, line in enumerate(lines):
+        if eof is not None and i < eof and line[:1] in (" ", "\t"):
+            return None
+        if eof is None and line[:1] in (" ", "\t") and line.strip(" \t")[:1] not in ("", "#"):
+            return None
+        if "\r" in line and line[:1] not in ("#",) and "\r" in line[1:]:
+            return None
     out, seen = {}, set()
     for line in lines:
         if names is None:
             if not line.strip() or line.strip().startswith("#"):
                 continue
-        else:
-            bare = line.lstrip(" \t")  # Prometheus' text parser skips blanks before the name
-            if not any(bare.startswith(n) and (len(bare) == len(n) or bare[len(n)] in "{ \t") for n in names):
-                continue
-        if eof is not None and line[:1] in (" ", "\t"):
-            return None
+        elif not any(line.startswith(n) and (len(line) == len(n) or line[len(n)] in "{ \t") for n in names):
+            continue
         try:
             samples = [s for f in text_string_to_metric_families(line + "\n") for s in f.samples]
             if len(samples) != 1:

@@ -194,36 +194,44 @@ def parse_samples(body: bytes, names: frozenset[str] | None) -> tuple:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise ScrapeFailure(UNPARSABLE, "body is not UTF-8 text") from None
-    openmetrics = _check_openmetrics_end(text)
+    _check_page_as_prometheus(text)
     lines = _all_sample_lines(text) if names is None else _selected_lines(text, names)
     samples = []
     for line in lines:
-        if openmetrics and line[:1] in _BLANKS:
-            # OpenMetrics has no leading whitespace; Prometheus' parser fails such a page.
-            raise ScrapeFailure(UNPARSABLE, "unparsable exposition text: OpenMetrics line starts with whitespace")
         sample = _parse_simple(line)
         samples.append(sample if sample is not None else _parse_with_library(line))
     return _first_of_each_series(samples)
 
 
-_BLANKS = frozenset(" \t")
 _EOF_LINE = re.compile(r"^# EOF[ \t]*$", re.MULTILINE)
+_INDENTED_SAMPLE = re.compile(r"^[ \t]+[^ \t\n#]", re.MULTILINE)
+_INDENTED_ANY = re.compile(r"^[ \t]", re.MULTILINE)
+_CR_IN_SAMPLE = re.compile(r"^[^#\n][^\n]*\r", re.MULTILINE)
 
 
-def _check_openmetrics_end(text: str) -> bool:
-    """Whether the page is OpenMetrics (it has the `# EOF` line); raises ScrapeFailure when
-    anything but blank space follows that line, as Prometheus' OpenMetrics parser does
-    ("unexpected data after # EOF"). Only the end is looked at: the common case costs one
-    rfind, not a scan."""
-    at = text.rfind("# EOF")
-    if at == -1:
-        return False
-    first = _EOF_LINE.search(text)
-    if first is None:
-        return False  # "# EOF" inside a help text or a label value, not a line of its own
-    if text[first.end() :].strip():
-        raise ScrapeFailure(UNPARSABLE, "unparsable exposition text: data after # EOF")
-    return True
+def _check_page_as_prometheus(text: str) -> None:
+    """Fail the page where Prometheus (2.42 and 3) fails the whole scrape, though
+    prometheus_client, which strips every line, would read it (checked against a real
+    Prometheus in tests/test_exposition_vs_prometheus.py):
+
+    - a sample line that starts with a blank (the blank becomes part of the metric name:
+      "invalid metric name"); blank-only and indented comment lines are fine;
+    - a carriage return in a sample line (`x 1\r\n`: "parsing "1\r": invalid syntax");
+    - OpenMetrics (the page has a `# EOF` line): any line that starts with a blank, and any
+      data after `# EOF`.
+
+    Each test is one C-speed search over the page, and the common page has none of these."""
+    eof = _EOF_LINE.search(text) if "# EOF" in text else None
+    blanks = text[:1] in (" ", "\t") or "\n " in text or "\n\t" in text
+    if eof is not None:
+        if text[eof.end() :].strip():
+            raise ScrapeFailure(UNPARSABLE, "unparsable exposition text: data after # EOF")
+        if blanks and _INDENTED_ANY.search(text, 0, eof.start()):
+            raise ScrapeFailure(UNPARSABLE, "unparsable exposition text: an OpenMetrics line starts with a blank")
+    elif blanks and _INDENTED_SAMPLE.search(text):
+        raise ScrapeFailure(UNPARSABLE, "unparsable exposition text: a sample line starts with a blank")
+    if "\r" in text and _CR_IN_SAMPLE.search(text):
+        raise ScrapeFailure(UNPARSABLE, "unparsable exposition text: a sample line holds a carriage return")
 
 
 def _first_of_each_series(samples: list) -> tuple:
@@ -262,17 +270,8 @@ def _selected_lines(text: str, names: frozenset[str]) -> list[str]:
                 end = text.find("\n", after)
                 spans.append((pos, len(text) if end == -1 else end))
             pos = _next_line_start(text, name, after)
-    if text[:1] in _BLANKS or "\n " in text or "\n\t" in text:
-        # Prometheus' text parser skips blanks before a sample's name: so must this.
-        for match in _INDENTED_NAME.finditer(text):
-            if match.group(1) in names:
-                end = text.find("\n", match.start())
-                spans.append((match.start(), len(text) if end == -1 else end))
     spans.sort()
     return [text[a:b] for a, b in spans]
-
-
-_INDENTED_NAME = re.compile(r"^[ \t]+([a-zA-Z_:][a-zA-Z0-9_:]*)(?=[{ \t]|$)", re.MULTILINE)
 
 
 _AFTER_NAME = frozenset("{ \t\n")
