@@ -242,8 +242,9 @@ def top_k(members: list, k: int, largest: bool) -> list:
                 heap[0] = sample
                 if k > 1:
                     _heap_down(heap, 0, weaker)
-    # The result is sorted strongest first (sort.Reverse of the heap); values only, labels
-    # break no ties, which matches for every tie Prometheus' unstable sort leaves in place.
+    # Strongest first, as Prometheus sorts the heap for output. Equal values keep heap order
+    # here, where Go's unstable sort may swap them: the set kept is the same, which is what a
+    # rule (and an unordered comparison) sees.
     sign = -1.0 if largest else 1.0
     return sorted(heap, key=lambda s: (True, 0.0) if s[1] != s[1] else (False, sign * s[1]))
 
