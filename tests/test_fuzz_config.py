@@ -4,8 +4,9 @@ Random environments (every variable the sidecar reads, with values an attacker o
 operator could set: huge numbers, overflowing durations, broken URLs with secrets, control
 characters) and random rule files (structured and mutated, with the same kinds of scalars) go
 through the real entry point, `main()`: `serve` up to the moment gunicorn would start (its run
-is replaced, nothing else), `check` and `eval --file`. Each must end in an exit code and short
-messages, never an exception or a traceback, and never print a secret.
+is replaced, nothing else), `check`, `eval --file` and (for rule unit-test files) `test`. Each
+must end in an exit code and short messages, never an exception or a traceback, and never print
+a secret.
 
 Bounded like tests/test_fuzz.py, at a quarter of FUZZ_EXAMPLES per test (50 by default): each
 input runs whole commands, startup included.
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from exporter.cli import main
 from exporter.commands import serve as serve_command
 from exporter.config.settings import ENV_NAMES
+from tests.support import REPO
 from tests.test_fuzz import EXAMPLES, FUZZ, RULE_TEXTS, YAML_ALPHABET, mutated, watchdog
 
 CONFIG_FUZZ = settings(FUZZ, max_examples=max(EXAMPLES // 4, 10))
@@ -162,3 +164,20 @@ def test_generated_rule_files_never_raise_from_any_command(text, tmp_path, capsy
 @given(text=mutated(RULE_TEXTS, YAML_ALPHABET + "9e"))
 def test_mutated_rule_files_never_raise_from_any_command(text, tmp_path, capsys, monkeypatch, no_gunicorn):
     check_rule_file(tmp_path, capsys, monkeypatch, text)
+
+
+# Rule unit-test files (`llm-healthcheck test`) are configuration too: mutated shipped ones,
+# next to a copy of the rule file they name, with huge numbers and durations in the alphabet.
+TEST_TEXTS = [path.read_text() for path in sorted((REPO / "rules" / "tests").glob("*.test.yaml"))]
+
+
+@CONFIG_FUZZ
+@given(text=mutated(TEST_TEXTS, YAML_ALPHABET + "9e"), huge=st.sampled_from(HUGE + DURATIONS))
+def test_mutated_rule_test_files_never_raise_from_test(text, huge, tmp_path, capsys):
+    tests = tmp_path / "tests"
+    tests.mkdir(exist_ok=True)
+    for rule_file in (REPO / "rules").glob("*.yaml"):
+        (tmp_path / rule_file.name).write_text(rule_file.read_text())
+    path = tests / "case.test.yaml"
+    path.write_text(text.replace("1s", huge, 1), encoding="utf-8")
+    run_cli(capsys, ["test", str(path)], "test", text)
