@@ -2,17 +2,11 @@
 scraped by a real Prometheus and by the sidecar's Scraper: both must agree on whether the page
 is usable and on the value a rule reads."""
 
-import json
-import subprocess
-import time
-import urllib.parse
-import urllib.request
-
 import pytest
 
 from exporter.core.scrape import Scraper
-from tests.support import Upstream, free_port
-from tests.test_prometheus import need
+from tests.real_prometheus import real_prometheus
+from tests.support import Upstream
 
 TEXT = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -47,51 +41,21 @@ def ours(url: str):
         result = scraper.scrape(frozenset({"tgi_queue_size"}))
     finally:
         scraper.close()
-    return (1.0, [v for _, v in result.samples][0]) if result.ok else (0.0, None)
+    if not result.ok:
+        return 0.0, None
+    return 1.0, next((v for _, v in result.samples), None)
 
 
 def test_each_page_reads_as_a_real_prometheus_reads_it(upstreams, tmp_path):
-    prometheus = need("prometheus")
-    port = free_port()
-    jobs = "".join(
-        f"  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{server.port}']\n"
-        for job, server in upstreams.items()
-    )
-    config = tmp_path / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1s\nscrape_configs:\n" + jobs)
-    proc = subprocess.Popen(
-        [
-            prometheus,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with real_prometheus(tmp_path, {job: server.port for job, server in upstreams.items()}) as prometheus:
 
-    def query(expr: str) -> dict:
-        url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return {r["metric"]["job"]: float(r["value"][1]) for r in json.load(response)["data"]["result"]}
+        def all_up(p):
+            up = {r["metric"]["job"]: float(r["value"][1]) for r in p.query("up")}
+            return up if len(up) == len(PAGES) else None
 
-    try:
-        deadline = time.monotonic() + 60
-        up: dict = {}
-        while time.monotonic() < deadline and len(up) < len(PAGES):
-            assert proc.poll() is None, proc.stderr.read()
-            try:
-                up = query("up")
-            except OSError:
-                pass
-            time.sleep(0.5)
-        assert len(up) == len(PAGES), f"Prometheus scraped only {up}"
-        values = query("tgi_queue_size")
+        up = prometheus.wait_for(all_up, "every target scraped")
+        values = {r["metric"]["job"]: float(r["value"][1]) for r in prometheus.query("tgi_queue_size")}
         theirs = {job: (up[job], values.get(job)) for job in PAGES}
-    finally:
-        proc.terminate()
-        proc.wait(20)
     mine = {job: ours(server.url) for job, server in upstreams.items()}
     assert mine == theirs
     # And what that is, so a change on either side shows here:
