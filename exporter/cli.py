@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from exporter.config.errors import ConfigError, report_config_error
+
 COMMANDS = {
     "serve": "exporter.commands.serve",
     "check": "exporter.commands.check",
@@ -35,11 +37,16 @@ def main(argv=None) -> int:
     else:
         argv = argv[1:]
     module = importlib.import_module(COMMANDS[name])
-    parser = argparse.ArgumentParser(prog=f"llm-healthcheck {name}", description=module.HELP)
+    parser = _Parser(prog=f"llm-healthcheck {name}", description=module.HELP)
     module.add_arguments(parser)
     args = parser.parse_args(argv)
     try:
         return int(module.run(args) or 0)
+    except ConfigError as err:
+        # Every configuration error of every command, at start or in `check`: one line per
+        # problem, the program's name first, exit status 2.
+        report_config_error(err)
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -52,3 +59,11 @@ def _print_usage() -> None:
         except ImportError:
             summary = "(not available)"
         print(f"  {name:<12} {summary}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """A bad flag is a configuration error like any other: one line, exit status 2."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)

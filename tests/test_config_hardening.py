@@ -88,7 +88,7 @@ def test_metric_threshold_of_400_digits_quotes_what_was_written():
     with pytest.raises(ConfigError) as caught:
         load_settings({"METRIC_THRESHOLD": DIGITS_400})
     message = str(caught.value)
-    assert message.startswith('env METRIC_THRESHOLD: "' + "9" * 80 + '..." (400 characters) is not a finite number')
+    assert message == f'env METRIC_THRESHOLD: "{DIGITS_400}" is not a finite number'
     assert '"inf"' not in message
 
 

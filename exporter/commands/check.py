@@ -1,14 +1,12 @@
 """`llm-healthcheck check PATH...`: validate rule files the way the sidecar will load them."""
 
-import sys
-
-from exporter.config.errors import ConfigError
-from exporter.rules.loader import format_duration, load_rules
+from exporter.config.durations import format_duration
+from exporter.rules.loader import load_rules
 
 HELP = """Validate rule files (files or directories of *.yaml) without starting anything.
 
-Exit 0 and one summary line per rule when every file is valid; exit 1 and one line per
-problem (file:line:col: rule "name": message) otherwise. A runtime reload runs the same
+Exit 0 and one summary line per rule when every file is valid; exit 2 and one line per
+problem (llm-healthcheck: file:line:col: rule "name": message) otherwise. A runtime reload runs the same
 checks, so a file that passes here loads there."""
 
 
@@ -17,18 +15,30 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    try:
-        ruleset = load_rules(args.paths)
-    except ConfigError as err:
-        for problem in err.problems:
-            print(problem, file=sys.stderr)
-        return 1
+    ruleset = load_rules(args.paths)  # a ConfigError: every problem, one line each, exit 2
     rows = [_summary(rule) for rule in ruleset.rules]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]
         print("  ".join(cells))
+    if ruleset.fleet is not None:
+        print(_fleet_summary(ruleset.fleet))
     return 0
+
+
+def _fleet_summary(fleet) -> str:
+    from exporter.config.settings import redact_url
+
+    guard = (
+        f"fail-open guard at max_unready_fraction {fleet.max_unready_fraction:g}"
+        if fleet.guarded
+        else "no fail-open guard"
+    )
+    return (
+        f"fleet: {redact_url(fleet.url)} every {format_duration(fleet.interval)} "
+        f"(timeout {format_duration(fleet.timeout)}, max_age {format_duration(fleet.max_age)}); "
+        f"series {', '.join(sorted(fleet.series_names))}; {guard}"
+    )
 
 
 def _summary(rule) -> tuple[str, ...]:

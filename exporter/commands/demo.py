@@ -17,19 +17,26 @@ import sys
 import threading
 import time
 
+from exporter.config.errors import ConfigError, Problem
+from exporter.config.numbers import flag, parse_number
+
 HELP = "Run a simulated TGI and the sidecar against it, printing /health once a second."
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--seconds", type=float, default=None, help="how long to run (env DEMO_SECONDS, default 60)")
+    parser.add_argument(
+        "--seconds", type=flag(parse_number), default=None, help="how long to run (env DEMO_SECONDS, default 60)"
+    )
 
 
 def run(args) -> int:
-    try:
-        seconds = args.seconds if args.seconds is not None else float(os.environ.get("DEMO_SECONDS", "60"))
-    except ValueError:
-        print(f'llm-healthcheck demo: DEMO_SECONDS "{os.environ["DEMO_SECONDS"]}" is not a number', file=sys.stderr)
-        return 2
+    seconds = args.seconds
+    if seconds is None:
+        text = os.environ.get("DEMO_SECONDS", "60")
+        try:
+            seconds = parse_number(text)
+        except ValueError as err:
+            raise ConfigError([Problem("env DEMO_SECONDS", message=f'"{text}" {err}')]) from None
     upstream_port, sidecar_port = _free_port(), _free_port()
     children = []
     try:

@@ -26,8 +26,9 @@ def run(args) -> int:
     import json
 
     from exporter.config.settings import load_settings
-    from exporter.serve.evaluator import Evaluator
+    from exporter.serve.evaluator import Evaluator, SystemClock
     from exporter.serve.explain import health_document, verbose_lines
+    from exporter.serve.fleet_poller import FleetLink
     from exporter.serve.logs import configure_logging
 
     configure_logging("text", "error")  # the verdict says it all; no per-cycle log lines
@@ -42,10 +43,13 @@ def run(args) -> int:
     try:
         settings = load_settings(os.environ, overrides)
         factory = _file_scraper(args.file) if args.file else None
-        evaluator = Evaluator(settings, **({"scraper_factory": factory} if factory else {}))
+        fleet = FleetLink(SystemClock)
+        evaluator = Evaluator(settings, fleet=fleet, **({"scraper_factory": factory} if factory else {}))
     except ConfigError as err:
         print(str(err), file=sys.stderr)
         return 2
+    if fleet.poller is not None:
+        fleet.poller.poll()  # one round of the fleet: block's queries, so the verdict shows the fleet view too
     decision = evaluator.cycle()
     evaluator.stop()
     if args.json:

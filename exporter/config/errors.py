@@ -35,3 +35,14 @@ class ConfigError(Exception):
 def unexpected(origin: str, error: Exception) -> ConfigError:
     """An exception no check foresaw, as a problem: counted and shown like any other, no traceback."""
     return ConfigError([Problem(origin, message=f"could not be loaded: {type(error).__name__}: {error}"[:300])])
+
+
+PROGRAM = "llm-healthcheck"
+
+
+def report_config_error(err: ConfigError, stream=None) -> None:
+    """Print every problem as one line `llm-healthcheck: <problem>` (stderr by default)."""
+    import sys
+
+    for line in str(err).splitlines():
+        print(f"{PROGRAM}: {line}", file=stream or sys.stderr)

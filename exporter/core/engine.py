@@ -75,10 +75,6 @@ def initial_state() -> EngineState:
     return EngineState()
 
 
-def rules_ready(statuses) -> bool:
-    return not any(status.blocking for status in statuses)
-
-
 def evaluate(ruleset: RuleSet, history, state: EngineState, now: float, lookback: float = 300.0):
     """Evaluate every rule at `now`; returns the new state and one RuleStatus per rule."""
     statuses = []
@@ -154,7 +150,7 @@ def _evaluate_rule(
         return _aggregate(rule, previous, tuple({s.labels: s for s in old}.values()), now, error=str(err))
     if isinstance(result, float):
         result = (((), result),)
-    if len(result) == 1 and len(old) == 1 and _unchanged(rule, previous, result[0]):
+    if len(result) == 1 and len(old) == 1 and previous is not None and _unchanged(rule, previous, result[0]):
         return previous
     if len(result) == 1 and len(old) <= 1:
         # The usual shape, one series now and at most one before, without the dicts below.
@@ -216,7 +212,7 @@ def _condition(rule: Rule, value: float | None, was_on: bool) -> bool:
         return value > rule.above
     if was_on and rule.recover_above is not None:
         return value <= rule.recover_above
-    return value < rule.below
+    return rule.below is not None and value < rule.below
 
 
 def _step_series(rule: Rule, old: SeriesStatus | None, labels: Labels, value, now: float) -> SeriesStatus:
@@ -230,7 +226,7 @@ def _step_series(rule: Rule, old: SeriesStatus | None, labels: Labels, value, no
             active_since = now
             new = FIRING if rule.for_seconds <= 0 else PENDING
         elif state == PENDING:
-            new = FIRING if now - active_since >= rule.for_seconds else PENDING
+            new = FIRING if active_since is not None and now - active_since >= rule.for_seconds else PENDING
         elif state == RECOVERING:
             new, active_since, cleared_at = FIRING, now, None
         else:
@@ -238,7 +234,7 @@ def _step_series(rule: Rule, old: SeriesStatus | None, labels: Labels, value, no
     else:
         if state == FIRING and rule.keep_firing_for_seconds > 0:
             new, cleared_at = RECOVERING, now
-        elif state == RECOVERING and now - cleared_at < rule.keep_firing_for_seconds:
+        elif state == RECOVERING and cleared_at is not None and now - cleared_at < rule.keep_firing_for_seconds:
             new = RECOVERING
         else:
             new, active_since, cleared_at = OK, None, None
@@ -300,7 +296,8 @@ def _aggregate(rule: Rule, previous: RuleStatus | None, series: tuple, now: floa
             reason += f" ({_label_text(worst.labels)}; {len(series)} series)"
     value = worst.value if worst else None
     since = previous.since if previous is not None and not changed else now
-    return RuleStatus(rule, state, value, since, reason, series, previous.state if changed else None, error)
+    was = previous.state if previous is not None and changed else None
+    return RuleStatus(rule, state, value, since, reason, series, was, error)
 
 
 def _same_series(a: tuple, b: tuple) -> bool:
@@ -349,7 +346,7 @@ def _compare_text(rule: Rule, value, on: bool) -> str:
     return f"value {shown} >= threshold {format_value(rule.below)}"
 
 
-def format_value(value: float) -> str:
+def format_value(value: float | None) -> str:
     if value is None:
         return "none"
     if math.isnan(value):

@@ -22,11 +22,12 @@ from exporter.config.bounds import duration_problem
 from exporter.config.durations import format_duration, parse_duration
 from exporter.config.errors import ConfigError, Problem
 from exporter.config.numbers import is_finite_number, not_finite_reason
-from exporter.config.scrape_config import ScrapeConfig
+from exporter.config.scrape_config import ScrapeConfig, timeout_problem
 from exporter.config.urls import check_url, redact_url
 from exporter.config.yamldoc import Document, parse_document, surprise_hint, surprising_number
 from exporter.promql import PromQLError, compile_expr
 from exporter.rules import files as rule_files
+from exporter.rules.fleet_block import FleetBlock, fleet_reference_problems
 from exporter.rules.model import Rule, RuleSet
 
 # The evaluator keeps history in memory for the longest range any rule reads; capping it keeps
@@ -37,7 +38,7 @@ MAX_RANGE_SECONDS = 3600
 # reading it whole would let a bad ConfigMap exhaust the sidecar's memory.
 MAX_FILE_BYTES = rule_files.MAX_FILE_BYTES
 
-_DURATION_KEYS = frozenset({"for", "keep_firing_for", "interval", "timeout"})
+_DURATION_KEYS = frozenset({"for", "keep_firing_for", "interval", "timeout", "max_age"})
 _TYPE_WORDS = {
     "string": "text",
     "number": "a number",
@@ -107,11 +108,13 @@ def load_rules(paths: Sequence[str]) -> RuleSet:
             continue
         loader.load_file(file, data)
     problems.extend(loader.problems)
+    problems.extend(fleet_reference_problems(loader.rules_at, loader.fleet.config))
     if files and not problems and not loader.rules:
         problems.append(Problem(files[0], message="no rules defined: rules: is empty or missing in every file"))
     if problems:
         raise ConfigError(problems)
-    return RuleSet(tuple(loader.rules), loader.scrape or ScrapeConfig(), digest.hexdigest(), tuple(files))
+    scrape = loader.scrape or ScrapeConfig()
+    return RuleSet(tuple(loader.rules), scrape, digest.hexdigest(), tuple(files), loader.fleet.config)
 
 
 def seed_ruleset(metric: str, threshold: float) -> RuleSet:
@@ -164,6 +167,8 @@ class _Loader:
         self.scrape: ScrapeConfig | None = None
         self._scrape_at = ""
         self._names: dict[str, str] = {}  # name -> "file:line" of its first definition
+        self.fleet = FleetBlock()  # the one fleet: block of all the files, if any
+        self.rules_at: list = []  # (rule, (file, line, col) of its expr), for checks across files
 
     def load_file(self, file: str, data: bytes) -> None:
         problems: list[Problem] = []
@@ -183,6 +188,7 @@ class _Loader:
             _surprise_problems(ctx, bad_paths)
             if isinstance(doc.value, dict):
                 self._load_scrape(ctx, bad_paths)
+                self.fleet.load(ctx, bad_paths)
                 rules = doc.value.get("rules")
                 for index, entry in enumerate(rules if isinstance(rules, list) else []):
                     if isinstance(entry, dict):
@@ -199,7 +205,7 @@ class _Loader:
             ctx.add(("scrape",), f"only one file may have a scrape block; the first is at {self._scrape_at}", key=True)
             return
         self._scrape_at = here
-        values = {}
+        values: dict = {}
         for key, value in block.items():
             if ("scrape", key) in bad_paths:
                 continue
@@ -214,12 +220,12 @@ class _Loader:
             if problem:
                 ctx.add(("scrape", key), f"{key}: {ctx.shown(('scrape', key))} {problem}")
                 out_of_range = True
-        if not out_of_range and timeout is not None and interval and timeout >= interval:
-            ctx.add(
-                ("scrape", "timeout"),
-                f"timeout: {ctx.shown(('scrape', 'timeout'))} must be less than interval "
-                f"({ctx.shown(('scrape', 'interval'))}), or scrapes would overlap",
+        if not out_of_range and timeout is not None and interval:
+            overlap = timeout_problem(
+                timeout, interval, ctx.shown(("scrape", "timeout")), ctx.shown(("scrape", "interval"))
             )
+            if overlap:
+                ctx.add(("scrape", "timeout"), overlap)
         self.scrape = ScrapeConfig(**values)
 
     def _load_rule(self, ctx, index: int, entry: dict, bad_paths) -> None:
@@ -251,7 +257,7 @@ class _Loader:
                 "expr: a condition rule (no above or below) needs an expression that "
                 "returns series, and this one returns a scalar; add above or below",
             )
-        if len(ctx.problems) > failed_before or set(ok) != set(entry) or compiled is None:
+        if len(ctx.problems) > failed_before or set(ok) != set(entry) or compiled is None or not isinstance(name, str):
             return
         self.rules.append(
             Rule(
@@ -265,10 +271,12 @@ class _Loader:
                 for_seconds=seconds.get("for", 0.0),
                 keep_firing_for_seconds=seconds.get("keep_firing_for", 0.0),
                 severity=ok.get("severity", "unready"),
+                hard_failure=ok.get("hard_failure", False),
                 description=ok.get("description", "").strip(),
                 source=ctx.where(base, key=False, line_only=True),
             )
         )
+        self.rules_at.append((self.rules[-1], (ctx.file, *ctx.position(base + ("expr",)))))
 
     def _compile(self, ctx, base, ok):
         text = ok.get("expr")
@@ -401,7 +409,7 @@ _PRIORITY = ("enum", "type", "anyOf", "const", "pattern", "minLength", "minimum"
 
 def _schema_problems(ctx: _FileContext) -> set:
     """Validate against the schema; report one problem per offending value; return the bad paths."""
-    per_path: dict[tuple, object] = {}
+    per_path: dict[tuple, tuple | None] = {}  # path -> (rank, error); None: reported already
     for error in _validator().iter_errors(ctx.doc.value):
         path = tuple(error.absolute_path)
         if any(path[:i] in ctx.doc.aliased for i in range(len(path) + 1)):
@@ -437,7 +445,8 @@ def _describe(ctx: _FileContext, path: tuple, error) -> str:
     hint = surprise_hint(spot, value)
     suffix = f" ({hint})" if hint and "the key has no value" not in hint else ""
     if isinstance(key, int):
-        return f"each entry of rules must be a mapping with name and expr, got {_kind(value, shown)}{suffix}"
+        listed = "fleet.queries" if path[:2] == ("fleet", "queries") else "rules"
+        return f"each entry of {listed} must be a mapping with name and expr, got {_kind(value, shown)}{suffix}"
     if key is None:
         return f"a rule file must be a mapping with rules: (and optionally scrape:), got {_kind(value, shown)}"
     if key in _DURATION_KEYS:
@@ -456,9 +465,9 @@ def _describe(ctx: _FileContext, path: tuple, error) -> str:
             f"name: {shown} is not a valid rule name; use letters, digits and _ . : -, starting with a letter "
             f"or _, at most 128 characters"
         )
-    if validator == "pattern" and key == "endpoint":
+    if validator == "pattern" and key in ("endpoint", "url"):
         url = json.dumps(redact_url(value)) if isinstance(value, str) else shown
-        return f"endpoint: {url} is not an http:// or https:// URL"
+        return f"{key}: {url} is not an http:// or https:// URL"
     if validator == "minLength":
         return f"{key}: must not be empty"
     if validator == "minimum":

@@ -3,7 +3,9 @@
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from exporter.config.fleet_config import FleetConfig
 from exporter.config.scrape_config import ScrapeConfig
+from exporter.promql import CompiledExpr
 
 SEVERITIES = ("unready", "warn")
 
@@ -12,7 +14,7 @@ SEVERITIES = ("unready", "warn")
 class Rule:
     name: str
     expr_text: str
-    expr: object = field(compare=False)  # exporter.promql.CompiledExpr
+    expr: CompiledExpr = field(compare=False)
     above: float | None = None
     below: float | None = None
     recover_below: float | None = None
@@ -20,6 +22,7 @@ class Rule:
     for_seconds: float = 0.0
     keep_firing_for_seconds: float = 0.0
     severity: str = "unready"
+    hard_failure: bool = False  # broken or stalled, not merely busy: the fail-open guard never overrides it
     description: str = field(default="", compare=False)
     source: str = field(default="", compare=False)  # "file:line", for messages
 
@@ -39,6 +42,7 @@ class Rule:
             self.for_seconds,
             self.keep_firing_for_seconds,
             self.severity,
+            self.hard_failure,
         )
 
 
@@ -48,6 +52,7 @@ class RuleSet:
     scrape: ScrapeConfig = ScrapeConfig()
     sha256: str = ""
     files: tuple[str, ...] = ()
+    fleet: FleetConfig | None = None  # the optional fleet: block (exporter/config/fleet_config.py)
 
     @cached_property  # read every cycle to select lines before parsing
     def metric_names(self) -> frozenset[str] | None:

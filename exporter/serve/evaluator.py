@@ -18,12 +18,14 @@ from dataclasses import replace
 
 from exporter.config.errors import ConfigError, Problem, unexpected
 from exporter.config.settings import Settings, check_scrape, effective_scrape, redact_url
-from exporter.core import engine
-from exporter.core.decision import SERVING, STARTING, TERMINATING, Decision, ReloadStatus, ScrapeStatus, frozen
+from exporter.core import engine, policy
+from exporter.core.decision import STARTING, TERMINATING, Decision, ReloadStatus, ScrapeStatus, frozen
+from exporter.core.fleet_view import guard_inputs
 from exporter.core.history import History
 from exporter.core.scrape import Scraper
 from exporter.rules import files as rule_files
 from exporter.rules.model import RuleSet
+from exporter.serve.fleet_poller import FleetLink
 
 log = logging.getLogger("llm_healthcheck")
 
@@ -105,13 +107,20 @@ class RulesSource:
 
 class Evaluator:
     def __init__(
-        self, settings: Settings, source: RulesSource | None = None, *, clock=SystemClock, scraper_factory=Scraper
+        self,
+        settings: Settings,
+        source: RulesSource | None = None,
+        *,
+        clock=SystemClock,
+        scraper_factory=Scraper,
+        fleet: FleetLink | None = None,
     ):
         """Loads the rules at once; a ConfigError here is a startup error for the caller."""
         self.settings = settings
         self.source = source or RulesSource(settings)
         self.clock = clock
         self._scraper_factory = scraper_factory
+        self._fleet = fleet or FleetLink(clock)  # the fleet: block's queries, on a thread of their own
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
@@ -129,7 +138,6 @@ class Evaluator:
         self._history = History(self._retention(ruleset), settings.history_max_series)
         self._series_dropped = 0
         self._scrape = ScrapeStatus()
-        self._had_good_scrape = False
         self._rule_transitions = Counter()
         self._readiness_transitions = Counter()
         self._scrape_failures = Counter()
@@ -151,6 +159,7 @@ class Evaluator:
                 config,
                 unevaluated,
                 reload=self._reload,
+                fleet=self._fleet.for_cycle(self._history, self.clock.time())[1],
             )
         )
         log.info(
@@ -165,12 +174,14 @@ class Evaluator:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="evaluator", daemon=True)
         self._thread.start()
+        self._fleet.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
         self._scraper.close()
+        self._fleet.stop()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -189,10 +200,11 @@ class Evaluator:
         now = self.clock.time()
         ruleset, config = self.ruleset, self.config
         result = self._scraper.scrape(ruleset.metric_names)
+        history, fleet = self._fleet.for_cycle(self._history, now)  # fleet:<name> beside the scrape
         eval_started = self.clock.monotonic()
         if result.ok and not result.empty:
             self._series_dropped += self._history.record(now, result.samples)
-            self._state, statuses = engine.evaluate(ruleset, self._history, self._state, now)
+            self._state, statuses = engine.evaluate(ruleset, history, self._state, now)
         else:
             why = "no fresh data: " + (result.error or "empty body")
             self._state, statuses = engine.hold(ruleset, self._state, now, why)
@@ -203,12 +215,19 @@ class Evaluator:
             if status.changed:
                 self._rule_transitions[(status.rule.name, status.state)] += 1
                 log.info('rule "%s" %s -> %s: %s', status.rule.name, status.previous_state, status.state, status.reason)
-        ready, reason, phase = self._readiness(result, statuses, config)
+        verdict = policy.decide(
+            statuses,
+            self._scrape,
+            config,
+            previous_ready=self.decision.ready,
+            terminating=self._terminating,
+            **guard_inputs(fleet),
+        )
         self._cycle += 1
         decision = Decision(
-            ready,
-            reason,
-            phase,
+            verdict.ready,
+            verdict.reason,
+            verdict.phase,
             now,
             ruleset,
             config,
@@ -222,6 +241,8 @@ class Evaluator:
             self._cycle,
             self._history.series_count,
             self._series_dropped,
+            verdict.fail_open,
+            fleet,
         )
         self._publish(decision)
         self._last_cycle_end = self.clock.monotonic()
@@ -230,7 +251,6 @@ class Evaluator:
     def _next_scrape_status(self, result, now: float) -> ScrapeStatus:
         previous = self._scrape
         if result.ok:
-            self._had_good_scrape = True
             status = ScrapeStatus(True, result.empty, None, "", 0, now, now, result.duration, len(result.samples))
         else:
             self._scrape_failures[result.reason] += 1
@@ -254,35 +274,11 @@ class Evaluator:
                 log.warning("scrape failing (%s): %s", status.reason, status.error)
         return status
 
-    def _readiness(self, result, statuses, config) -> tuple[bool, str, str]:
-        if self._terminating:
-            return False, "terminating: shutting down", TERMINATING
-        failing = not result.ok and self._scrape.consecutive_failures >= config.failure_threshold
-        if failing:
-            detail = f"scrape failing: {result.error} ({self._scrape.consecutive_failures} consecutive failures)"
-            if config.on_failure == "ready":
-                return True, detail + "; on_failure=ready", SERVING
-            if config.on_failure == "hold" and self._had_good_scrape:
-                held = self.decision.ready
-                return held, detail + f"; on_failure=hold keeps {'ready' if held else 'unready'}", SERVING
-            return False, detail, SERVING if self._had_good_scrape else STARTING
-        if not self._had_good_scrape:
-            return False, f"starting: no successful scrape yet ({result.error})", STARTING
-        if result.ok and result.empty:
-            ready = config.on_empty == "ready"
-            return ready, f"upstream returned an empty body; on_empty={config.on_empty}", SERVING
-        blocking = [s for s in statuses if s.blocking]
-        if blocking:
-            first = blocking[0]
-            more = f" (+{len(blocking) - 1} more)" if len(blocking) > 1 else ""
-            return False, f'rule "{first.rule.name}" {first.state}: {first.reason}{more}', SERVING
-        return True, "all rules ok", SERVING
-
     def _publish(self, decision: Decision) -> None:
         with self._lock:
             if self._terminating and decision.phase != TERMINATING:
                 # a cycle that began before SIGTERM must not publish "ready" after it
-                decision = replace(decision, ready=False, phase=TERMINATING, reason="terminating: shutting down")
+                decision = replace(decision, ready=False, phase=TERMINATING, reason=policy.TERMINATING_REASON)
             previous = getattr(self, "decision", None)
             if previous is not None and previous.ready != decision.ready:
                 self._readiness_transitions["ready" if decision.ready else "unready"] += 1
@@ -304,7 +300,7 @@ class Evaluator:
             self._terminating = True
             current = self.decision
         if current.ready or current.phase != TERMINATING:
-            self._publish(replace(current, ready=False, phase=TERMINATING, reason="terminating: shutting down"))
+            self._publish(replace(current, ready=False, phase=TERMINATING, reason=policy.TERMINATING_REASON))
 
     # ---- reloads --------------------------------------------------------------------------
 
@@ -378,6 +374,7 @@ class Evaluator:
             if old is not None:
                 self._scraper.close()
             self._scraper = self._scraper_factory(config.endpoint, config.timeout, self.settings.max_body_bytes)
+        self._fleet.install(ruleset.fleet, self._retention(ruleset), self.settings.history_max_series)
 
     def _check_config(self, ruleset: RuleSet):
         config = effective_scrape(self.settings, ruleset.scrape)
