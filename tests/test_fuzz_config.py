@@ -136,6 +136,8 @@ def rule_documents(draw):
     if draw(st.booleans()):
         keys = draw(st.lists(st.sampled_from(SCRAPE_KEYS), max_size=4))
         doc["scrape"] = {key: draw(ENDPOINTS if key == "endpoint" else SCALARS) for key in keys}
+    if draw(st.booleans()):
+        doc["fleet"] = {"url": draw(ENDPOINTS), "queries": [{"name": "pods", "expr": "count(up)"}]}
     return yaml.safe_dump(doc, allow_unicode=True, width=10**6)
 
 

@@ -125,3 +125,25 @@ def test_eval_against_a_secret_url_prints_no_secret(capsys):
         out = capsys.readouterr()
         assert "connection refused" in out.out
         assert_no_secret(out.out + out.err, f"eval {extra}")
+
+
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        ("host:abc", "is not a valid URL (the port must be a number from 1 to 65535)"),
+        ("[::1", "is not a valid URL (an IPv6 address needs matching [ ])"),
+        ("host:99999", "is not a valid URL (the port must be a number from 1 to 65535)"),
+    ],
+)
+def test_a_malformed_fleet_url_is_a_located_error_naming_no_secret(tmp_path, capsys, host, message):
+    path = tmp_path / "fleet.yaml"
+    path.write_text(
+        f'fleet:\n  url: "http://scraper:s3cr@t@{host}/api/v1/query{QUERY}"\n'
+        "  queries:\n    - name: pods\n      expr: count(up)\n"
+        "rules:\n  - name: q\n    expr: sum(x)\n    above: 1\n"
+    )
+    assert main(["check", str(path)]) != 0
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert f"{path}:2:8: url: " in text and message in text and "Traceback" not in text
+    assert_no_secret(text, "check of a fleet url")
