@@ -1,6 +1,6 @@
 """`make bench`: the sidecar's costs on this machine, beside the targets of issue 7.
 
-    python -m bench [--only cycle,health,memory,startup,abuse,worst-memory] [--quick] [--markdown]
+    python -m bench [--only cycle,health,status,memory,startup,abuse,worst-memory] [--quick] [--markdown]
 
 Prints the machine, one table per measurement and a summary of the targets. Nothing here is
 a test: numbers vary with the machine and its load, so the summary says "met" or by how much
@@ -15,12 +15,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import abuse, cycle, health, load, memory, startup, synthetic, worst_memory
+from bench import abuse, cycle, health, load, memory, startup, status_page, synthetic, worst_memory
 from bench.procs import REPO
 
 FIXTURES = REPO.parent / "shared" / "fixtures"
 TGI = "tgi-datadog-integrations-core-3.3.5.prom"
-SECTIONS = ("cycle", "health", "memory", "startup", "abuse", "worst-memory")
+SECTIONS = ("cycle", "health", "status", "memory", "startup", "abuse", "worst-memory")
 
 CYCLE_RATIO_TARGET = 0.05
 PSS_TARGET_MIB = 64
@@ -52,6 +52,8 @@ def main(argv=None) -> int:
             verdicts += _cycle(table, captures + [big], 60 if args.quick else 300)
     if "health" in only:
         verdicts += _health(table, tgi, 1 if args.quick else args.seconds, 1 if args.quick else args.rounds)
+    if "status" in only:
+        verdicts += _status(table, tgi, 1 if args.quick else args.seconds, 1 if args.quick else args.rounds)
     if "memory" in only:
         verdicts += _memory(table, tgi, 2_000 if args.quick else 10_000)
     if "startup" in only:
@@ -186,6 +188,50 @@ def _health(table, capture, seconds, rounds):
             f"{(worst_p99.p99_ratio - 1) * 100:.0f}% above",
         ),
         _verdict("no probe lost (socket errors)", str(errors), errors == 0, f"{errors} errors"),
+    ]
+
+
+def _status(table, capture, seconds, rounds):
+    run = status_page.measure(capture, seconds=seconds, rounds=rounds)
+    render_ms, rules, full_bytes = status_page.render_cost_ms(capture)
+    table.title(
+        f"/health p99 with the status page fetched in a tight loop (1 probe connection, new per probe; "
+        f"median of {rounds} runs of {max(1, round(seconds))} s; latency in ms)"
+    )
+    table.rows(
+        [
+            "probe p50 alone",
+            "probe p99 alone",
+            "p50 with page loop",
+            "p99 with page loop",
+            "x",
+            "p99 with /health loop (reference)",
+            "pages/s",
+            "page bytes",
+        ],
+        [
+            [
+                f"{run.alone.p50_ms:.2f}",
+                f"{run.alone.p99_ms:.2f}",
+                f"{run.with_page.p50_ms:.2f}",
+                f"{run.with_page.p99_ms:.2f}",
+                f"{run.ratio:.2f}",
+                f"{run.with_probe_loop.p99_ms:.2f}" if run.with_probe_loop else "-",
+                f"{run.page_requests_per_second:,.0f}",
+                f"{run.page_bytes:,}",
+            ]
+        ],
+    )
+    table.title("Status page rendering on the evaluator thread (once per cycle, chart window full)")
+    table.rows(["rules", "CPU ms per cycle", "page bytes"], [[str(rules), f"{render_ms:.2f}", f"{full_bytes:,}"]])
+    limit = run.limit_ms
+    return [
+        _verdict(
+            f"probe p99 with the page in a loop <= {status_page.RATIO_TARGET}x alone + {status_page.SLACK_MS:g} ms",
+            f"{run.with_page.p99_ms:.2f} ms vs {run.alone.p99_ms:.2f} ms alone (limit {limit:.2f} ms)",
+            run.with_page.p99_ms <= limit,
+            f"{run.with_page.p99_ms - limit:.2f} ms over",
+        )
     ]
 
 

@@ -19,6 +19,9 @@ answers probes (the poller), handled here:
   idle clients keeps a new probe out.
 - Bytes pipelined behind a request go back to the poller like a new head: a partial second
   request waits there, never in a thread, and times out like any other head.
+other requests for a thread. A plain request for the status page or its JSON is answered the
+same way from pre-rendered bytes (page_answer), so someone watching the page takes no thread
+from the probes either.
 """
 
 import collections
@@ -31,9 +34,10 @@ from functools import partial
 from gunicorn.util import http_date
 from gunicorn.workers import gthread
 
-from exporter.serve.plain_probe import plain_probe
+from exporter.serve.plain_probe import plain_page, plain_probe
 
 HEAD_TIMEOUT_SECONDS = 5.0  # a request head must arrive whole within this, or the connection closes
+PAGE_SEND_TIMEOUT_SECONDS = 10.0  # the rest of a status page a client reads too slowly
 HEAD_LIMIT_BYTES = 64 * 1024  # a longer request head is refused (gunicorn would read 800 KB)
 # The sidecar's clients are the kubelet and a few balancers: a hundred idle connections is
 # plenty, and each costs a file descriptor and a poller entry, never a thread.
@@ -238,20 +242,27 @@ class ProbeFirstWorker(gthread.ThreadWorker):
         return "more"
 
     def _answer_probe(self, conn) -> bool:
-        """Answer a plain probe from the poller; False leaves the request to gunicorn."""
-        answer = getattr(self.wsgi, "probe_answer", None)
-        if answer is None or not self.alive:
+        """Answer a plain probe, or a plain request for the status page (pre-rendered bytes),
+        from the poller; False leaves the request to gunicorn."""
+        if not self.alive:
             return False
-        keep_alive = plain_probe(conn.head, self.cfg.limit_request_fields, self.cfg.limit_request_field_size)
-        if keep_alive is None:
+        found = self._plain_answer(conn.head)
+        if found is None:
             return False
-        status, headers, body = answer()
-        data = self._probe_bytes(status, headers, b"" if conn.head.startswith(b"HEAD") else body, keep_alive)
+        (status, headers, body), keep_alive, page = found
+        body = b"" if conn.head.startswith(b"HEAD") else body
+        if page:  # a new body each cycle: framed here, not through the probe's one-entry cache
+            data = self._frame(int(time.time()), status, headers, keep_alive) + body
+        else:
+            data = self._probe_bytes(status, headers, body, keep_alive)
         conn.head = b""
         try:
             sent = conn.sock.send(data)  # non-blocking: a client that does not read is dropped
         except OSError:
             sent = -1
+        if page and 0 <= sent < len(data):
+            self._send_rest(conn, data[sent:])  # a page larger than the socket buffer
+            return True
         if sent != len(data) or not keep_alive:
             self._drop(conn, registered=False)
             return True
@@ -260,6 +271,40 @@ class ProbeFirstWorker(gthread.ThreadWorker):
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn))
         return True
 
+    def _plain_answer(self, head: bytes):
+        """((status, headers, body), keep_alive, is_page) for a plain probe or page request, else None."""
+        limits = (self.cfg.limit_request_fields, self.cfg.limit_request_field_size)
+        probe = getattr(self.wsgi, "probe_answer", None)
+        if probe is not None:
+            keep_alive = plain_probe(head, *limits)
+            if keep_alive is not None:
+                return probe(), keep_alive, False
+        page = getattr(self.wsgi, "page_answer", None)
+        if page is not None and getattr(self.wsgi, "status", None) is not None:
+            found = plain_page(head, *limits)
+            if found is not None:
+                path, query, keep_alive = found
+                return page(path, query), keep_alive, True
+        return None
+
+    def _send_rest(self, conn, rest: bytes):
+        """The rest of a page goes out from a thread (blocking, bounded by PAGE_SEND_TIMEOUT_SECONDS),
+        so a slow reader never holds the poller; the connection closes after it."""
+
+        def send():
+            try:
+                conn.sock.setblocking(True)
+                conn.sock.settimeout(PAGE_SEND_TIMEOUT_SECONDS)
+                conn.sock.sendall(rest)
+            finally:
+                conn.close(graceful=True)  # FIN, then drain: a reset could cut the page's tail
+
+        future = self.tpool.submit(send)
+        future.add_done_callback(lambda _: self.method_queue.defer(self._closed))
+
+    def _closed(self):
+        self.nr_conns -= 1
+
     def _probe_bytes(self, status: str, headers: tuple, body: bytes, keep_alive: bool) -> bytes:
         # gunicorn's own framing (Server, Date, Connection, then the app's headers), rebuilt
         # only when the second or the answer changes.
@@ -267,15 +312,19 @@ class ProbeFirstWorker(gthread.ThreadWorker):
         key = (now, status, headers, body, keep_alive)
         cached = getattr(self, "_probe_cache", None)
         if cached is None or cached[0] != key:
-            lines = [
-                f"HTTP/1.1 {status}",
-                "Server: gunicorn",
-                f"Date: {http_date(now)}",
-                f"Connection: {'keep-alive' if keep_alive else 'close'}",
-                *(f"{name}: {value}" for name, value in headers),
-            ]
-            self._probe_cache = cached = (key, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+            self._probe_cache = cached = (key, self._frame(now, status, headers, keep_alive) + body)
         return cached[1]
+
+    @staticmethod
+    def _frame(now: int, status: str, headers: tuple, keep_alive: bool) -> bytes:
+        lines = [
+            f"HTTP/1.1 {status}",
+            "Server: gunicorn",
+            f"Date: {http_date(now)}",
+            f"Connection: {'keep-alive' if keep_alive else 'close'}",
+            *(f"{name}: {value}" for name, value in headers),
+        ]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def _run(self, conn):
         conn.data_ready = True  # gthread must not wait for a first byte again

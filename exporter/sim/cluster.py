@@ -23,6 +23,7 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from exporter.core.load_score import published, score_for
 from exporter.rules.model import RuleSet
 from exporter.sim.arrivals import Arrivals
 from exporter.sim.faults import FaultSchedule
@@ -43,6 +44,8 @@ class SimPod:
     probe: ReadinessProbe
     sidecar: SimSidecar
     next_eval: float
+    load: float = 0.0  # the sidecar's llm_healthcheck_load, computed only for balance: utilization
+    load_score: object = None
     queue: array = field(default_factory=lambda: array("i"))
     running: array = field(default_factory=lambda: array("i"))
     kv: array = field(default_factory=lambda: array("f"))
@@ -129,7 +132,10 @@ def simulate(
         random.Random(f"{seed}:gateway"),
         scenario.spill,
         scenario.overprovisioning_factor,
+        scenario.max_utilization,
+        scenario.refresh,
     )
+    balancer = gateway.balancer
     faults = FaultSchedule(scenario.faults, {pod.name: pod.model for pod in pods})
     lag = FleetLag(fleet, len(pods), random.Random(f"{seed}:fleet")) if fleet is not None else None
     fraction = fleet.max_unready_fraction if fleet is not None else None
@@ -189,9 +195,14 @@ def simulate(
                 tick = time.perf_counter()
                 samples = engines[pod.region].samples(model, families[pod.region])
                 view = lag.view(i) if lag is not None else None
-                pod.sidecar.evaluate(t, samples, view, fraction)
+                ready = pod.sidecar.evaluate(t, samples, view, fraction)
                 if pod.sidecar.fail_open:
                     pod.fail_open_seconds += interval
+                if balancer is not None:  # the same computation as the sidecar's /load
+                    pod.load_score = score_for(
+                        ruleset.score, pod.load_score, pod.sidecar.history, t, bool(samples), not samples, False
+                    )
+                    pod.load = published(pod.load_score, ruleset.score, ready, "serving").value
                 eval_seconds += time.perf_counter() - tick
                 evaluations += 1
             probe = pod.probe
@@ -203,6 +214,8 @@ def simulate(
             pod.ready.append(probe.ready)
         for r in changed:
             gateway.update(r, [p for p in by_region[r] if p.probe.ready])
+        if balancer is not None and balancer.due(t):
+            balancer.refresh(t, lambda p: p.load)
         for r, series in enumerate(regions):
             series.arrivals.append(arrived[r])
             series.served.append(served[r])
