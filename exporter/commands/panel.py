@@ -6,7 +6,8 @@ import sys
 import time
 from pathlib import Path
 
-HELP = """Run the decision panel: every shipped scenario, under every gateway spill mode, against
+HELP = """Run the decision panel: every shipped scenario, under every gateway mode (the spill
+policies none_ready and proportional, and the utilization balancer), against
 no sidecar (always ready), the scenario's single threshold (seed), each shipped rule pack
 for the scenario's engine (standalone, and +fleet: with the Prometheus fleet view and the
 fail-open guard) and any --rules given. Writes panel.md (a table and the acceptance checks)

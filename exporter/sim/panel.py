@@ -24,6 +24,7 @@ from exporter.sim.outcomes import Outcome
 GATEWAY_MODES: tuple[tuple[str, dict], ...] = (
     ("none_ready", {"spill": "none_ready"}),
     ("proportional", {"spill": "proportional"}),
+    ("utilization", {"balance": "utilization"}),  # GKE's waterfall on the pods' load scores
 )
 
 # Scenarios kept aside: the packs were not tuned on them; the panel reports them apart.
