@@ -23,6 +23,7 @@ from exporter.config.errors import ConfigError, Problem
 from exporter.config.scrape_config import ScrapeConfig
 from exporter.config.yamldoc import Document, parse_document, surprise_hint, surprising_number
 from exporter.promql import PromQLError, compile_expr
+from exporter.rules.content_hash import rules_sha256
 from exporter.rules.model import Rule, RuleSet
 
 # The evaluator keeps history in memory for the longest range any rule reads; capping it keeps
@@ -91,13 +92,11 @@ def load_rules(paths: Sequence[str]) -> RuleSet:
             files.extend(resolve_rule_files(path))
         except ConfigError as err:
             problems.extend(err.problems)
-    digest = hashlib.sha256()
+    contents: list[bytes] = []
     loader = _Loader()
     for file in files:
         data, error = _read_capped(file)
-        # Hash the base name, not the spelling of the path, so `rules/` and `./rules` agree.
-        digest.update(os.path.basename(file).encode() + b"\0")
-        digest.update(data + b"\0")
+        contents.append(data)
         if error:
             problems.append(Problem(file, message=error))
             continue
@@ -107,7 +106,7 @@ def load_rules(paths: Sequence[str]) -> RuleSet:
         problems.append(Problem(files[0], message="no rules defined: rules: is empty or missing in every file"))
     if problems:
         raise ConfigError(problems)
-    return RuleSet(tuple(loader.rules), loader.scrape or ScrapeConfig(), digest.hexdigest(), tuple(files))
+    return RuleSet(tuple(loader.rules), loader.scrape or ScrapeConfig(), rules_sha256(contents), tuple(files))
 
 
 def seed_ruleset(metric: str, threshold: float) -> RuleSet:
@@ -267,6 +266,7 @@ class _Loader:
                 for_seconds=seconds.get("for", 0.0),
                 keep_firing_for_seconds=seconds.get("keep_firing_for", 0.0),
                 severity=ok.get("severity", "unready"),
+                on_missing=ok.get("on_missing", "ok"),
                 description=ok.get("description", "").strip(),
                 source=ctx.where(base, key=False, line_only=True),
             )

@@ -6,6 +6,8 @@ from functools import cached_property
 from exporter.config.scrape_config import ScrapeConfig
 
 SEVERITIES = ("unready", "warn")
+# What an empty result means: ok (the condition is false), unready (it holds), keep (hold the last state).
+MISSING_POLICIES = ("ok", "unready", "keep")
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class Rule:
     for_seconds: float = 0.0
     keep_firing_for_seconds: float = 0.0
     severity: str = "unready"
+    on_missing: str = "ok"
     description: str = field(default="", compare=False)
     source: str = field(default="", compare=False)  # "file:line", for messages
 
@@ -39,6 +42,7 @@ class Rule:
             self.for_seconds,
             self.keep_firing_for_seconds,
             self.severity,
+            self.on_missing,
         )
 
 
