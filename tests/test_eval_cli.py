@@ -14,7 +14,11 @@ def run_eval(*args):
 def test_eval_a_saved_capture_with_the_seed_rule():
     result = run_eval("--file", str(FIXTURES / "tgi-datadog-integrations-core-3.3.5.prom"))
     assert result.returncode == 0
-    assert result.stdout.splitlines() == ["[+]scrape ok", "[+]tgi_queue_size ok", "ready: all rules ok"]
+    assert result.stdout.splitlines() == [
+        "[+] scrape: ok",
+        "[+] tgi_queue_size: ok: sum(tgi_queue_size) = 0 <= 15",
+        "ready: all rules ok",
+    ]
 
 
 def test_eval_a_live_endpoint_that_is_saturated(upstream, tmp_path):
@@ -23,7 +27,7 @@ def test_eval_a_live_endpoint_that_is_saturated(upstream, tmp_path):
     rules.write_text("rules:\n  - name: waiting\n    expr: sum(vllm:num_requests_waiting)\n    above: 5\n")
     result = run_eval("--endpoint", upstream.url, str(rules))
     assert result.returncode == 1
-    assert "[-]waiting: value 40 > threshold 5" in result.stdout
+    assert "[-] waiting: firing for 0s: sum(vllm:num_requests_waiting) = 40 > 5" in result.stdout
     assert result.stderr == ""
 
 
@@ -36,7 +40,7 @@ def test_eval_json(upstream):
 def test_eval_unreachable_endpoint_says_why():
     result = run_eval("--endpoint", f"http://127.0.0.1:{free_port()}/metrics")
     assert result.returncode == 1
-    assert "[-]scrape: connection refused" in result.stdout
+    assert "[-] scrape: connection refused" in result.stdout
     assert result.stderr == ""
 
 

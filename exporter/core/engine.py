@@ -320,7 +320,10 @@ def _aggregate(rule: Rule, previous: RuleStatus | None, series: tuple, now: floa
     else:
         worst = max(series, key=lambda s: (_SEVERITY_ORDER[s.state], _magnitude(rule, s.value)), default=None)
     state = worst.state if worst else OK
-    changed = previous is not None and previous.state != state
+    # A rule's first evaluation starts from ok, so a rule that is pending or firing at once is
+    # logged and counted as a transition like any other.
+    was = previous.state if previous is not None else OK
+    changed = was != state
     if (
         error is None
         and previous is not None
@@ -344,7 +347,7 @@ def _aggregate(rule: Rule, previous: RuleStatus | None, series: tuple, now: floa
             reason += f" ({_label_text(worst.labels)}; {len(series)} series)"
     value = worst.value if worst else None
     since = previous.since if previous is not None and not changed else now
-    return RuleStatus(rule, state, value, since, reason, series, previous.state if changed else None, error)
+    return RuleStatus(rule, state, value, since, reason, series, was if changed else None, error)
 
 
 def _same_series(a: tuple, b: tuple) -> bool:

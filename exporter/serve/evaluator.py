@@ -22,7 +22,10 @@ from exporter.core import engine
 from exporter.core.decision import SERVING, STARTING, TERMINATING, Decision, ReloadStatus, ScrapeStatus, frozen
 from exporter.core.history import History
 from exporter.core.scrape import Scraper
+from exporter.rules import ruleset_diff
 from exporter.rules.model import RuleSet
+from exporter.serve.log_fields import transition_fields
+from exporter.serve.no_data_log import NoDataReporter
 
 log = logging.getLogger("llm_healthcheck")
 
@@ -142,6 +145,7 @@ class Evaluator:
         self._next_reload_check = self.clock.monotonic() + settings.reload_interval
         self._last_cycle_end = self.clock.monotonic()
         self._cycle = 0
+        self._no_data = NoDataReporter()
         # Every loaded rule is listed (at ok, not evaluated) from the start, so /rules and the
         # metrics' label children exist before the first scrape completes.
         _, unevaluated = engine.hold(ruleset, self._state, self.clock.time(), "not evaluated yet")
@@ -197,6 +201,7 @@ class Evaluator:
         if result.ok and not result.empty:
             self._series_dropped += self._history.record(now, result.samples)
             self._state, statuses = engine.evaluate(ruleset, self._history, self._state, now)
+            self._no_data.observe(statuses, result.samples)
         else:
             why = "no fresh data: " + (result.error or "empty body")
             self._state, statuses = engine.hold(ruleset, self._state, now, why)
@@ -206,7 +211,14 @@ class Evaluator:
         for status in statuses:
             if status.changed:
                 self._rule_transitions[(status.rule.name, status.state)] += 1
-                log.info('rule "%s" %s -> %s: %s', status.rule.name, status.previous_state, status.state, status.reason)
+                log.info(
+                    'rule "%s" %s -> %s: %s',
+                    status.rule.name,
+                    status.previous_state,
+                    status.state,
+                    status.reason,
+                    extra=transition_fields(status),
+                )
         ready, reason, phase = self._readiness(result, statuses, config)
         self._cycle += 1
         decision = Decision(
@@ -355,10 +367,11 @@ class Evaluator:
         else:
             self._reloads["success"] += 1
             self._fingerprint, self._failed_fingerprint = fingerprint, None
+            changes = ruleset_diff.describe(self.ruleset, ruleset)
             self._install(ruleset, config)
             self._history.retention_seconds = self._retention(ruleset)
             self._reload = ReloadStatus(True, self.clock.time(), "", frozen(self._reloads))
-            log.info("rules reloaded: %d rule(s), sha256 %s", len(ruleset.rules), ruleset.sha256[:12])
+            log.info("rules reloaded: %d rule(s), sha256 %s: %s", len(ruleset.rules), ruleset.sha256[:12], changes)
             ok = True
         self._forget_removed_rules()
         self._reload_finished = True
