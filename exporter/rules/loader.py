@@ -269,6 +269,7 @@ class _Loader:
                 on_missing=ok.get("on_missing", "ok"),
                 description=ok.get("description", "").strip(),
                 source=ctx.where(base, key=False, line_only=True),
+                expr_source=ctx.where(base + ("expr",)),
             )
         )
 

@@ -25,6 +25,7 @@ class Rule:
     on_missing: str = "ok"
     description: str = field(default="", compare=False)
     source: str = field(default="", compare=False)  # "file:line", for messages
+    expr_source: str = field(default="", compare=False)  # "file:line:col" of the expression
 
     @property
     def is_threshold(self) -> bool:

@@ -1,0 +1,51 @@
+"""Which metric families a rule reads are absent from a /metrics page, and what the page has
+instead: the core of `llm-healthcheck check --against`.
+
+A family counts as absent only where its absence empties the rule: in `a or b` (vLLM's
+`kv_cache_usage_perc or gpu_cache_usage_perc`, old and new names of one signal) a missing
+side is fine while the other side's families are all there.
+"""
+
+import difflib
+import re
+
+from exporter.promql.selectors import MatrixSelector, VectorSelector
+
+_ENGINE_PREFIX = re.compile(r"^[a-zA-Z0-9]+[:_]")
+
+
+def absent_families(rule, present: set[str]) -> list[str]:
+    """Sample names the rule reads that are not on the page, sorted."""
+    return sorted(_absent(rule.expr.root, present))
+
+
+def suggestions(name: str, present: set[str], n: int = 3) -> list[str]:
+    """The closest names on the page: by the whole name, else by the part after the engine
+    prefix (`vllm:num_requests_waiting` and `tgi_queue_size` share no prefix)."""
+    close = difflib.get_close_matches(name, present, n=n, cutoff=0.6)
+    if close:
+        return close
+    bare = {_ENGINE_PREFIX.sub("", other): other for other in sorted(present)}
+    found = difflib.get_close_matches(_ENGINE_PREFIX.sub("", name), list(bare), n=n, cutoff=0.4)
+    return [bare[match] for match in found]
+
+
+def _absent(node, present: set[str]) -> set[str]:
+    if isinstance(node, MatrixSelector):
+        node = node.selector
+    if isinstance(node, VectorSelector):
+        return {node.name} if node.name is not None and node.name not in present else set()
+    if getattr(node, "op", None) == "or" and hasattr(node, "lhs"):
+        left, right = _absent(node.lhs, present), _absent(node.rhs, present)
+        return left | right if left and right else set()
+    missing: set[str] = set()
+    for child in _children(node):
+        missing |= _absent(child, present)
+    return missing
+
+
+def _children(node):
+    for value in vars(node).values() if hasattr(node, "__dict__") else ():
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if hasattr(item, "eval") or isinstance(item, MatrixSelector):
+                yield item
