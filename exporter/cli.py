@@ -5,9 +5,11 @@ add_arguments(parser) and run(args) -> exit code. Importing lazily keeps
 `llm-healthcheck check` from loading gunicorn or plotting libraries.
 """
 
-import argparse
 import importlib
 import sys
+
+from exporter import __version__
+from exporter.cli_parser import Parser
 
 COMMANDS = {
     "serve": "exporter.commands.serve",
@@ -26,6 +28,9 @@ def main(argv=None) -> int:
     if argv and argv[0] in ("-h", "--help"):
         _print_usage()
         return 0
+    if argv and argv[0] in ("--version", "-V"):
+        print(f"llm-healthcheck {__version__}")
+        return 0
     name = argv[0] if argv and argv[0] in COMMANDS else None
     if name is None and argv and not argv[0].startswith("-"):
         print(f"llm-healthcheck: unknown command {argv[0]!r}; one of: {', '.join(COMMANDS)}", file=sys.stderr)
@@ -35,17 +40,20 @@ def main(argv=None) -> int:
     else:
         argv = argv[1:]
     module = importlib.import_module(COMMANDS[name])
-    parser = argparse.ArgumentParser(prog=f"llm-healthcheck {name}", description=module.HELP)
+    parser = Parser(prog=f"llm-healthcheck {name}", description=module.HELP)
     module.add_arguments(parser)
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except SystemExit as done:  # --help, or a usage error already printed as one line
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 2)
 
 
 def _print_usage() -> None:
-    print("usage: llm-healthcheck [COMMAND] [ARGS...]   (default command: serve)\n")
+    print("usage: llm-healthcheck [COMMAND] [ARGS...]   (default command: serve)")
+    print("       llm-healthcheck --version\n")
     for name, path in COMMANDS.items():
         try:
             summary = importlib.import_module(path).HELP.splitlines()[0]
