@@ -30,6 +30,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    if args.strict and args.against is None:
+        print("llm-healthcheck: --strict needs --against URL|FILE", file=sys.stderr)
+        return 2
     try:
         ruleset = load_rules(args.paths)
     except ConfigError as err:
@@ -42,9 +45,6 @@ def run(args) -> int:
         cells = [cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]
         print("  ".join(cells))
     if args.against is None:
-        if args.strict:
-            print("llm-healthcheck: --strict needs --against URL|FILE", file=sys.stderr)
-            return 2
         return 0
     from exporter.commands.page_source import PageError, page_names
 
