@@ -224,3 +224,12 @@ def test_unknown_scenario_name_lists_the_shipped_ones(tmp_path):
     proc = _cli("no-such-scenario", "--out", str(tmp_path))
     assert proc.returncode == 2
     assert "hovering, slow-ramp, spillover" in proc.stderr
+
+
+def test_plot_gets_the_recover_band_of_the_queue_rules():
+    """The PNG draws each unready queue rule's trip threshold and, where it has one, its band."""
+    from exporter.commands.simulate import _queue_thresholds
+
+    scenario = load_scenario(resolve_scenario("spillover"))
+    assert _queue_thresholds(scenario, load_rules([str(ROOT / "rules" / "tgi.yaml")])) == [(15.0, 5.0)]
+    assert _queue_thresholds(scenario, seed_ruleset("tgi_queue_size", 15)) == [(15.0, None)]
