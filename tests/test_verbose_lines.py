@@ -64,7 +64,7 @@ def test_the_issue_example_and_ok_rules_with_values(world):
         "returned series (value 8)"
     )
     assert lines(b"tgi_queue_size 2\ntgi_batch_current_size 1\n")[1] == (
-        "[+] queue_high: ok: sum(tgi_queue_size) = 2 <= 15 (recovers below 6)"
+        "[+] queue_high: ok: sum(tgi_queue_size) = 2 <= 15"
     )
 
 

@@ -80,7 +80,9 @@ def _body(status) -> str:
             f"{expr} = {shown} {direction} {format_value(band)} (tripped {side} {format_value(trip)}, "
             f"recovers {past} {format_value(band)})"
         )
-    return f"{expr} = {shown} {under} {format_value(trip)}{recovers}"
+    if status.state == RECOVERING:
+        return f"{expr} = {shown} {under} {format_value(trip)}{recovers}"
+    return f"{expr} = {shown} {under} {format_value(trip)}"
 
 
 def _labels(status) -> str:
