@@ -19,6 +19,7 @@ COMMANDS = {
     "fake-server": "exporter.commands.fake_server",
     "simulate": "exporter.commands.simulate",
     "demo": "exporter.commands.demo",
+    "configmap": "exporter.commands.configmap",
 }
 DEFAULT_COMMAND = "serve"
 
