@@ -26,7 +26,9 @@ def add_arguments(parser) -> None:
         help="an inference server /metrics URL to scrape once, or a saved page, to check metric names against",
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when --against finds an absent metric family")
-    parser.add_argument("--timeout", default="5s", help="scrape timeout for --against URL")
+    parser.add_argument(
+        "--scrape-timeout", "--timeout", dest="timeout", default="5s", help="scrape timeout for --against URL"
+    )
 
 
 def run(args) -> int:

@@ -36,14 +36,24 @@ HELP = "Run a simulated TGI and the sidecar against it, printing /health once a 
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--seconds", type=float, default=None, help="how long to run (env DEMO_SECONDS, default 60)")
+    parser.add_argument(
+        "--duration",
+        "--seconds",
+        dest="seconds",
+        default=None,
+        help="how long to run, e.g. 90s or 2m (env DEMO_SECONDS, default 60s; --seconds is the older name)",
+    )
 
 
 def run(args) -> int:
+    from exporter.config.settings import parse_duration
+
+    raw = args.seconds if args.seconds is not None else os.environ.get("DEMO_SECONDS", "60")
     try:
-        seconds = args.seconds if args.seconds is not None else float(os.environ.get("DEMO_SECONDS", "60"))
-    except ValueError:
-        print(f'llm-healthcheck demo: DEMO_SECONDS "{os.environ["DEMO_SECONDS"]}" is not a number', file=sys.stderr)
+        seconds = parse_duration(raw)
+    except ValueError as err:
+        where = "--duration" if args.seconds is not None else "env DEMO_SECONDS"
+        print(f'llm-healthcheck: {where}: "{raw}" {err}', file=sys.stderr)
         return 2
     upstream_port, sidecar_port = _free_port(), _free_port()
     children = []

@@ -21,7 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine", choices=ENGINES, default="tgi", help="which server's metrics to print (default tgi)"
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--bind-host", "--host", dest="host", default="127.0.0.1", help="address to bind (default 127.0.0.1)"
+    )
     parser.add_argument("--port", type=int, default=8080, help="port to bind; 0 picks a free one (default 8080)")
     load = parser.add_mutually_exclusive_group()
     load.add_argument("--profile", choices=sorted(NAMED), help="named load profile (default steady)")
