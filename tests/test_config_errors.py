@@ -3,6 +3,7 @@ traceback: bad env values, bad flags, a missing or broken rule file. Real subpro
 these inputs gets as far as starting gunicorn."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -89,3 +90,21 @@ def test_help_shows_defaults():
     flat = " ".join(serve.stdout.split())
     for text in ("default http://localhost:8080/metrics", "default 1s", "default 15", "default unready"):
         assert text in flat
+
+
+@pytest.mark.parametrize(
+    "command, new, old",
+    [
+        ("eval", "--metrics-endpoint", "--endpoint"),
+        ("eval", "--scrape-timeout", "--timeout"),
+        ("check", "--scrape-timeout", "--timeout"),
+        ("fake-server", "--bind-host", "--host"),
+        ("demo", "--duration", "--seconds"),
+    ],
+)
+def test_one_flag_name_per_thing_with_the_old_one_kept(command, new, old):
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", command, "--help"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+    assert re.search(rf"^\s+{new} \S+, {old} \S+$", result.stdout, re.M), result.stdout
