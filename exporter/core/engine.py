@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from exporter.core import presence
+from exporter.core.reasons import format_value, label_text, series_reason
 from exporter.promql import PromQLError
 from exporter.promql import evaluate as evaluate_expr
 from exporter.rules.model import Rule, RuleSet
@@ -196,14 +197,23 @@ def _empty_result(rule: Rule, previous, history, now: float, lookback: float, re
     seen = presence.filtered_value(rule, history, now, lookback)
     if seen is None and rule.on_missing != "ok":
         return _missing(rule, previous, now)
+    reason = "" if seen is None else f"condition false (value {format_value(seen)})"
+    if (
+        seen is not None
+        and previous is not None
+        and previous.rule is rule
+        and not previous.series
+        and previous.error is None
+        and previous.previous_state is None
+        and previous.reason == reason
+        and _same_value(previous.value, seen)
+    ):
+        return previous  # false again with the same value: nothing to build (the common case)
     status = _evaluate_rule(rule, previous, history, now, lookback, results)
     if seen is None:
         return status if status.no_data else replace(status, no_data=True)
     if status.series:  # still recovering from an earlier firing: that reason stands
         return replace(status, no_data=False) if status.no_data else status
-    reason = f"condition false (value {format_value(seen)})"
-    if status.reason == reason and _same_value(status.value, seen) and not status.no_data:
-        return status
     return replace(status, value=seen, reason=reason, no_data=False)
 
 
@@ -299,7 +309,7 @@ def _step_series(
         since,
         active_since,
         cleared_at,
-        _series_reason(rule, new, value, now, active_since, cleared_at),
+        series_reason(rule, new, value, now, active_since, cleared_at),
     )
 
 
@@ -344,7 +354,7 @@ def _aggregate(rule: Rule, previous: RuleStatus | None, series: tuple, now: floa
     else:
         reason = worst.reason
         if len(series) > 1:
-            reason += f" ({_label_text(worst.labels)}; {len(series)} series)"
+            reason += f" ({label_text(worst.labels)}; {len(series)} series)"
     value = worst.value if worst else None
     since = previous.since if previous is not None and not changed else now
     return RuleStatus(rule, state, value, since, reason, series, was if changed else None, error)
@@ -364,57 +374,3 @@ def _magnitude(rule: Rule, value) -> float:
     if value is None or math.isnan(value):
         return -math.inf
     return -value if rule.below is not None else value
-
-
-def _series_reason(rule: Rule, state: str, value, now: float, active_since, cleared_at) -> str:
-    if value is None and state == OK:
-        return "no data"
-    if state == RECOVERING:
-        return f"cleared {_duration(now - cleared_at)} ago, keeps firing for {_duration(rule.keep_firing_for_seconds)}"
-    text = _compare_text(rule, value, state in _CONDITION_ON)
-    if state == PENDING:
-        text += f" for {_duration(now - active_since)} of {_duration(rule.for_seconds)}"
-    return text
-
-
-def _compare_text(rule: Rule, value, on: bool) -> str:
-    if value is None:
-        return "no data; on_missing unready" if on else "no data"
-    shown = format_value(value)
-    if not rule.is_threshold:
-        return f"expression returned a value ({shown})" if on else "expression returned nothing"
-    if rule.above is not None:
-        if on:
-            if value > rule.above:
-                return f"value {shown} > threshold {format_value(rule.above)}"
-            return f"value {shown} not yet < recover threshold {format_value(rule.recover_below)}"
-        return f"value {shown} <= threshold {format_value(rule.above)}"
-    if on:
-        if value < rule.below:
-            return f"value {shown} < threshold {format_value(rule.below)}"
-        return f"value {shown} not yet > recover threshold {format_value(rule.recover_above)}"
-    return f"value {shown} >= threshold {format_value(rule.below)}"
-
-
-def format_value(value: float) -> str:
-    if value is None:
-        return "none"
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.6g}"
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:g}s" if seconds == int(seconds) else f"{seconds:.1f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{secs}s" if secs else f"{minutes}m"
-
-
-def _label_text(labels: Labels) -> str:
-    return "{" + ", ".join(f'{k}="{v}"' for k, v in labels) + "}"

@@ -39,7 +39,7 @@ def filtered_value(rule, history, now: float, lookback: float) -> float | None:
     if not nodes:
         return None
     ctx = Ctx(history, float(now), float(lookback))
-    values = []
+    values: list[float] = []
     for node in nodes:
         try:
             result = node.eval(ctx)

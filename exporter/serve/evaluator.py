@@ -24,8 +24,7 @@ from exporter.core.history import History
 from exporter.core.scrape import Scraper
 from exporter.rules import ruleset_diff
 from exporter.rules.model import RuleSet
-from exporter.serve.log_fields import transition_fields
-from exporter.serve.no_data_log import NoDataReporter
+from exporter.serve.rule_logs import RuleLogs
 
 log = logging.getLogger("llm_healthcheck")
 
@@ -145,7 +144,7 @@ class Evaluator:
         self._next_reload_check = self.clock.monotonic() + settings.reload_interval
         self._last_cycle_end = self.clock.monotonic()
         self._cycle = 0
-        self._no_data = NoDataReporter()
+        self._rule_logs = RuleLogs(self._rule_transitions)
         # Every loaded rule is listed (at ok, not evaluated) from the start, so /rules and the
         # metrics' label children exist before the first scrape completes.
         _, unevaluated = engine.hold(ruleset, self._state, self.clock.time(), "not evaluated yet")
@@ -201,24 +200,13 @@ class Evaluator:
         if result.ok and not result.empty:
             self._series_dropped += self._history.record(now, result.samples)
             self._state, statuses = engine.evaluate(ruleset, self._history, self._state, now)
-            self._no_data.observe(statuses, result.samples)
         else:
             why = "no fresh data: " + (result.error or "empty body")
             self._state, statuses = engine.hold(ruleset, self._state, now, why)
         evaluation_duration = self.clock.monotonic() - eval_started
 
         self._scrape = self._next_scrape_status(result, now)
-        for status in statuses:
-            if status.changed:
-                self._rule_transitions[(status.rule.name, status.state)] += 1
-                log.info(
-                    'rule "%s" %s -> %s: %s',
-                    status.rule.name,
-                    status.previous_state,
-                    status.state,
-                    status.reason,
-                    extra=transition_fields(status),
-                )
+        self._rule_logs.record(statuses, result.samples if result.ok and not result.empty else None)
         ready, reason, phase = self._readiness(result, statuses, config)
         self._cycle += 1
         decision = Decision(
