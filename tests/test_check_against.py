@@ -37,8 +37,12 @@ def test_vllm_pack_against_a_tgi_page_lists_every_vllm_family():
         assert re.match(r'^rules/vllm\.yaml:\d+:\d+: rule "vllm_\w+": warning: metric family "vllm:', line), line
         assert "did you mean tgi_" in line or line.endswith("the page has no similar name"), line
     waiting = next(line for line in warnings if '"vllm:num_requests_waiting"' in line)
-    assert waiting.startswith('rules/vllm.yaml:22:11: rule "vllm_queue_saturated": ')
-    assert "did you mean tgi_" in waiting
+    assert waiting == (
+        'rules/vllm.yaml:22:11: rule "vllm_queue_saturated": warning: metric family "vllm:num_requests_waiting" '
+        "is absent from the page; did you mean tgi_queue_size?"
+    )
+    running = next(line for line in warnings if '"vllm:num_requests_running"' in line)
+    assert running.endswith("did you mean tgi_batch_current_size?")
     assert result.stderr.splitlines()[-1] == f"{len(warnings)} metric families absent from {TGI_PAGE}"
 
     strict = run_check("--strict", "--against", TGI_PAGE, "rules/vllm.yaml")
