@@ -216,7 +216,7 @@ def test_scenario_problems_are_listed_with_positions(tmp_path):
     ]
     proc = _cli(str(bad), "--out", str(tmp_path))
     assert proc.returncode == 2
-    assert proc.stderr.splitlines() == lines
+    assert proc.stderr.splitlines() == [f"llm-healthcheck: {line}" for line in lines]
     assert "Traceback" not in proc.stderr
 
 

@@ -56,13 +56,13 @@ def run(args: argparse.Namespace) -> int:
         rulesets = [_load(spec) for spec in specs]
     except ConfigError as err:
         for problem in err.problems:
-            print(problem, file=sys.stderr)
+            print(f"llm-healthcheck: {problem}", file=sys.stderr)
         return 2
 
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        print(f"llm-healthcheck simulate: cannot create {args.out}: {err.strerror or err}", file=sys.stderr)
+        print(f"llm-healthcheck: --out: cannot create {args.out}: {err.strerror or err}", file=sys.stderr)
         return 2
     if len(specs) == 1:
         from exporter.sim.report import format_summary
