@@ -21,7 +21,8 @@ from dataclasses import replace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from exporter.rules.loader import load_rules, parse_duration, seed_ruleset
+from exporter.config.durations import parse_duration
+from exporter.rules.loader import load_rules, seed_ruleset
 from exporter.sim.cluster import simulate
 from exporter.sim.scenario import load_scenario, resolve_scenario
 

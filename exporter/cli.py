@@ -10,6 +10,7 @@ import sys
 
 from exporter import __version__
 from exporter.cli_parser import Parser
+from exporter.config.errors import ConfigError, report_config_error
 
 COMMANDS = {
     "serve": "exporter.commands.serve",
@@ -46,6 +47,11 @@ def main(argv=None) -> int:
     try:
         args = parser.parse_args(argv)
         return int(module.run(args) or 0)
+    except ConfigError as err:
+        # Every configuration error of every command, at start or in `check`: one line per
+        # problem, the program's name first, exit status 2.
+        report_config_error(err)
+        return 2
     except KeyboardInterrupt:
         return 130
     except SystemExit as done:  # --help, or a usage error already printed as one line

@@ -3,6 +3,7 @@ a fake clock, and the shared captures."""
 
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,6 +12,11 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import pytest
+
+from exporter.config.scrape_config import ScrapeConfig
+from exporter.core import policy
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -283,3 +289,22 @@ def scrape_failures(metrics_text: str) -> dict:
             reason = line.split('reason="', 1)[1].split('"', 1)[0]
             found[reason] = float(line.rsplit(" ", 1)[1])
     return found
+
+
+def ready_on_a_good_page(statuses) -> bool:
+    """What the sidecar would answer for these rule statuses after a good scrape."""
+    return policy.decide(statuses, policy.FRESH_PAGE, ScrapeConfig(), previous_ready=True).ready
+
+
+def require_tool(name: str, install: str) -> str:
+    """The one policy for tests that need an outside tool: .ci/run installs every such tool,
+    so in CI (CI=true) a missing one fails the test as a broken setup; elsewhere the test
+    skips and says how to install it. The tool is looked for beside this interpreter first
+    (tools that come as Python packages), then on PATH."""
+    beside = Path(sys.executable).parent / name
+    path = str(beside) if beside.is_file() else shutil.which(name)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is missing in CI, where .ci/run installs it ({install})")
+        pytest.skip(f"{name} is not installed ({install})")
+    return path

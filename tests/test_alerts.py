@@ -3,18 +3,18 @@
 promtool (Debian's `prometheus` package, installed by .ci/run) checks and unit-tests the rules
 for real; the PrometheusRule for the Operator must carry exactly the same groups."""
 
-import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent / "containers"))
 from promql_refs import ALERTS, OWN_METRICS, REPO, alert_exprs, metric_names
+
+from tests.support import require_tool
 
 ALERT_TESTS = ALERTS.with_name("alerts.test.yaml")
 PROMETHEUS_RULE = REPO / "deploy" / "kubernetes" / "monitoring" / "prometheusrule.yaml"
@@ -31,12 +31,7 @@ REQUIRED_ALERTS = {
 
 
 def _promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool is missing in CI: .ci/run must install Debian's prometheus package")
-        pytest.skip("promtool not installed (apt-get install prometheus)")
-    return path
+    return require_tool("promtool", "apt-get install prometheus")
 
 
 def _run(*args, cwd=None) -> subprocess.CompletedProcess:

@@ -1,7 +1,8 @@
 """`llm-healthcheck check` as an operator runs it: a real subprocess, exact output, exit codes.
 
 Each file (or directory) in tests/rules_broken/ holds exactly one mistake; its sibling
-`.expected` file is the exact stderr an operator must see.
+`.expected` file is the exact stderr an operator must see (exit status 2, as for every
+configuration error).
 """
 
 import subprocess
@@ -35,7 +36,7 @@ def test_every_broken_case_has_an_expected_message_and_there_are_enough():
 def test_broken_rule_file_gives_its_exact_message(case):
     expected = (BROKEN / f"{case.stem}.expected").read_text()
     result = run_check(case.relative_to(REPO))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == expected
     assert "Traceback" not in result.stderr
@@ -44,7 +45,7 @@ def test_broken_rule_file_gives_its_exact_message(case):
 def test_problems_from_several_files_are_all_reported_in_argument_order():
     first, second = BROKEN / "unknown_key.yaml", BROKEN / "subquery.yaml"
     result = run_check(second.relative_to(REPO), first.relative_to(REPO))
-    assert result.returncode == 1
+    assert result.returncode == 2
     expected = (BROKEN / "subquery.expected").read_text() + (BROKEN / "unknown_key.expected").read_text()
     assert result.stderr == expected
 
@@ -62,11 +63,11 @@ def test_several_mistakes_in_one_file_are_each_reported_in_source_order(tmp_path
         "    severity: critical\n"
     )
     result = run_check(rules)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f'{rules}:5:10: rule "a": for: bare number "10" has no unit; write "10s"',
-        f'{rules}:7:11: rule "b": expr: parse error: unclosed left parenthesis',
-        f'{rules}:8:15: rule "b": severity: want one of unready, warn, got "critical"',
+        f'llm-healthcheck: {rules}:5:10: rule "a": for: bare number "10" has no unit; write "10s"',
+        f'llm-healthcheck: {rules}:7:11: rule "b": expr: parse error: unclosed left parenthesis',
+        f'llm-healthcheck: {rules}:8:15: rule "b": severity: want one of unready, warn, got "critical"',
     ]
 
 
@@ -147,5 +148,5 @@ def test_shipped_rule_packs_pass_check():
 def test_missing_path_is_one_clear_line(tmp_path):
     missing = tmp_path / "nope.yaml"
     result = run_check(missing)
-    assert result.returncode == 1
-    assert result.stderr == f"{missing}: no such file or directory\n"
+    assert result.returncode == 2
+    assert result.stderr == f"llm-healthcheck: {missing}: no such file or directory\n"

@@ -45,9 +45,9 @@ def test_a_broken_rule_file_gives_problems_and_no_configmap(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules:\n  - name: q\n    expr: sum(tgi_queue_size\n    above: 1\n")
     result = configmap("--name", "x", str(bad))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stdout == ""
-    assert result.stderr.startswith(f'{bad}:3:11: rule "q": expr: parse error')
+    assert result.stderr.startswith(f'llm-healthcheck: {bad}:3:11: rule "q": expr: parse error')
 
 
 def test_file_without_final_newline_survives_the_round_trip(tmp_path):

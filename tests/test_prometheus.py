@@ -2,8 +2,6 @@
 server scrapes a real sidecar and serves back what the sidecar exported."""
 
 import json
-import os
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -11,16 +9,11 @@ import urllib.request
 
 import pytest
 
-from tests.support import FAST, free_port
+from tests.support import FAST, free_port, require_tool
 
 
 def need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{tool} is missing in CI; .ci/run installs Debian's prometheus package")
-        pytest.skip(f"{tool} is not installed on this machine (Debian package prometheus; .ci/run installs it)")
-    return path
+    return require_tool(tool, "apt-get install prometheus")
 
 
 @pytest.fixture

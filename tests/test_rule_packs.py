@@ -13,6 +13,7 @@ from exporter.core import engine
 from exporter.core.history import History
 from exporter.core.scrape import parse_samples
 from exporter.rules.loader import load_rules
+from tests.support import ready_on_a_good_page
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "rules"
@@ -157,7 +158,7 @@ def test_pack_reaches_the_decision_its_capture_implies(pack, capture, ready, sta
     ruleset, samples, statuses = replay(pack, capture)
     by_name = {s.rule.name: s for s in statuses}
     assert {name: by_name[name].state for name in states} == states
-    assert engine.rules_ready(statuses) is ready
+    assert ready_on_a_good_page(statuses) is ready
     assert all(s.error is None for s in statuses)
     present = {dict(labels)["__name__"] for labels, _ in samples}
     assert ruleset.metric_names - present == absent
@@ -177,4 +178,4 @@ def test_a_frozen_page_with_a_busy_slot_becomes_a_stall():
     _, _, statuses = replay("llamacpp.yaml", "llamacpp-vcr-cassette-b9014-after-request.prom", 100)
     stalled = next(s for s in statuses if s.rule.name == "llamacpp_stalled")
     assert stalled.state == "firing"
-    assert not engine.rules_ready(statuses)
+    assert not ready_on_a_good_page(statuses)

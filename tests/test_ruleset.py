@@ -332,6 +332,7 @@ def test_schema_describes_every_key_and_closes_every_object():
         "keep_firing_for",
         "severity",
         "on_missing",
+        "hard_failure",
         "description",
         "endpoint",
         "interval",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.rules.rule_tests import parse_series, run_test_file
+from exporter.core.rule_tests import parse_series, run_test_file
 
 REPO = Path(__file__).resolve().parents[1]
 

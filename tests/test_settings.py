@@ -29,8 +29,10 @@ def test_threshold_accepts_zero_negative_and_fractions(raw, expected):
     "env, line",
     [
         ({"METRIC_THRESHOLD": "abc"}, 'env METRIC_THRESHOLD: "abc" is not a number'),
-        ({"METRIC_THRESHOLD": "nan"}, 'env METRIC_THRESHOLD: "nan" is not a number'),
-        ({"APP_PORT": "http"}, 'env APP_PORT: "http" is not a port number'),
+        ({"METRIC_THRESHOLD": "nan"}, 'env METRIC_THRESHOLD: "nan" is not a finite number'),
+        ({"METRIC_THRESHOLD": "inf"}, 'env METRIC_THRESHOLD: "inf" is not a finite number'),
+        ({"METRIC_THRESHOLD": "9" * 400}, f'env METRIC_THRESHOLD: "{"9" * 400}" is not a finite number'),
+        ({"APP_PORT": "http"}, 'env APP_PORT: "http" is not a whole number'),
         ({"APP_PORT": "70000"}, 'env APP_PORT: "70000" is out of range (1-65535)'),
         ({"APP_PORT": "0"}, 'env APP_PORT: "0" is out of range (1-65535)'),
         (
@@ -42,7 +44,7 @@ def test_threshold_accepts_zero_negative_and_fractions(raw, expected):
         ({"SCRAPE_INTERVAL": "0s"}, 'env SCRAPE_INTERVAL: "0s" must be a positive duration'),
         ({"FAILURE_THRESHOLD": "0"}, 'env FAILURE_THRESHOLD: "0" must be at least 1'),
         ({"ON_FAILURE": "panic"}, 'env ON_FAILURE: "panic" is not one of: unready, ready, hold'),
-        ({"WEB_CONCURRENCY": "4"}, 'env WEB_CONCURRENCY: "4" is refused: llm-healthcheck runs exactly one worker'),
+        ({"WEB_CONCURRENCY": "4"}, "env WEB_CONCURRENCY: 4 workers requested; llm-healthcheck runs exactly one worker"),
     ],
 )
 def test_bad_values_name_the_variable_and_the_value(env, line):
@@ -93,7 +95,9 @@ def test_flags_and_env_override_the_rule_file_scrape_block():
 def test_timeout_must_be_below_interval():
     settings = load_settings({"SCRAPE_INTERVAL": "1s", "SCRAPE_TIMEOUT": "1s"})
     problems = check_scrape(effective_scrape(settings, ScrapeConfig()))
-    assert [str(p) for p in problems] == ["settings: scrape timeout 1s must be below the interval 1s"]
+    assert [str(p) for p in problems] == [
+        'settings: timeout: "1s" must be less than interval ("1s"), or scrapes would overlap'
+    ]
 
 
 @pytest.mark.parametrize("text, seconds", [("1", 1), ("0.5", 0.5), ("800ms", 0.8), ("1m30s", 90), ("2h", 7200)])

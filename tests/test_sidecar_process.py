@@ -134,9 +134,17 @@ def run_serve(env: dict, *args):
 @pytest.mark.parametrize(
     "env, args, needle",
     [
-        ({}, ("--workers", "2"), "--workers 2 is refused: llm-healthcheck runs exactly one worker"),
-        ({"WEB_CONCURRENCY": "3"}, (), 'env WEB_CONCURRENCY: "3" is refused'),
-        ({"GUNICORN_CMD_ARGS": "--workers 4"}, (), "workers=4 (GUNICORN_CMD_ARGS) is refused"),
+        (
+            {},
+            ("--workers", "2"),
+            "llm-healthcheck: --workers: 2 workers requested; llm-healthcheck runs exactly one worker",
+        ),
+        (
+            {"WEB_CONCURRENCY": "3"},
+            (),
+            "llm-healthcheck: env WEB_CONCURRENCY: 3 workers requested; llm-healthcheck runs exactly one",
+        ),
+        ({"GUNICORN_CMD_ARGS": "--workers 4"}, (), "llm-healthcheck: env GUNICORN_CMD_ARGS: 4 workers requested"),
     ],
 )
 def test_more_workers_are_refused_with_the_reason(env, args, needle):

@@ -3,14 +3,14 @@ and with `--against URL|FILE`, find the metric names the page does not have."""
 
 import sys
 
-from exporter.config.errors import ConfigError
-from exporter.rules.loader import format_duration, load_rules
+from exporter.config.durations import format_duration
+from exporter.rules.loader import load_rules
 
 HELP = """Validate rule files (files or directories of *.yaml) without starting anything.
 
-Exit 0 and one summary line per rule when every file is valid; exit 1 and one line per
-problem (file:line:col: rule "name": message) otherwise. A runtime reload runs the same
-checks, so a file that passes here loads there.
+Exit 0 and one summary line per rule when every file is valid; exit 2 and one line per
+problem (llm-healthcheck: file:line:col: rule "name": message) otherwise. A runtime reload runs
+the same checks, so a file that passes here loads there.
 
 With --against URL|FILE the inference server's page is scraped once (or a saved page read)
 and every metric family a rule reads that the page lacks is a warning, with the closest
@@ -35,12 +35,7 @@ def run(args) -> int:
     if args.strict and args.against is None:
         print("llm-healthcheck: --strict needs --against URL|FILE", file=sys.stderr)
         return 2
-    try:
-        ruleset = load_rules(args.paths)
-    except ConfigError as err:
-        for problem in err.problems:
-            print(problem, file=sys.stderr)
-        return 1
+    ruleset = load_rules(args.paths)  # a ConfigError: every problem, one line each, exit 2
     rows = [_summary(rule) for rule in ruleset.rules]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:

@@ -2,7 +2,7 @@
 
 The example ConfigMaps under deploy/kubernetes/ are made with it from the shipped packs in
 rules/ (`make configmaps`; a test keeps them equal), and an operator can make theirs the same
-way in CI: a file with a problem gives the usual file:line:col lines and exit 1, and no YAML
+way in CI: a file with a problem gives the usual file:line:col lines and exit 2, and no YAML
 at all, so a broken rule file never reaches the cluster (where a restarted pod could not start).
 """
 
@@ -11,7 +11,7 @@ import sys
 
 HELP = """Print a ConfigMap holding the given rule files (one data key per file), after checking them.
 
-Exit 0 and the ConfigMap on stdout when every file is valid; exit 1 and one line per problem
+Exit 0 and the ConfigMap on stdout when every file is valid; exit 2 and one line per problem
 (the same lines as `llm-healthcheck check`) otherwise. Mount the ConfigMap as a directory
 (no subPath) and point RULES_PATH at it, so edits reload."""
 
@@ -34,7 +34,6 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from exporter.cli_parser import fail
-    from exporter.config.errors import ConfigError
     from exporter.rules.loader import load_rules
 
     labels = []
@@ -43,12 +42,7 @@ def run(args) -> int:
         if not sep or not key:
             fail(f'--label "{text}" is not KEY=VALUE')
         labels.append((key, value))
-    try:
-        ruleset = load_rules(args.paths)
-    except ConfigError as err:
-        for problem in err.problems:
-            print(problem, file=sys.stderr)
-        return 1
+    ruleset = load_rules(args.paths)  # a ConfigError: one line per problem, exit 2 (cli.main)
     keys = [os.path.basename(file) for file in ruleset.files]
     if len(set(keys)) != len(keys):
         fail("two rule files share a file name; a ConfigMap key must be unique")

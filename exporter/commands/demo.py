@@ -21,6 +21,8 @@ import tempfile
 import threading
 import time
 
+from exporter.config.errors import ConfigError, Problem
+
 # Out of service once the queue has stayed above 15 for 3 s; back only when it is below 6, so a
 # queue hovering around 15 does not flap the pod in and out.
 DEMO_RULES = """rules:
@@ -53,8 +55,7 @@ def run(args) -> int:
         seconds = parse_duration(raw)
     except ValueError as err:
         where = "--duration" if args.seconds is not None else "env DEMO_SECONDS"
-        print(f'llm-healthcheck: {where}: "{raw}" {err}', file=sys.stderr)
-        return 2
+        raise ConfigError([Problem(where, message=f'"{raw}" {err}')]) from None
     upstream_port, sidecar_port = _free_port(), _free_port()
     children = []
     workdir = tempfile.TemporaryDirectory(prefix="llm-healthcheck-demo-")

@@ -6,6 +6,8 @@ import sys
 import threading
 from pathlib import Path
 
+from exporter.config.numbers import flag, parse_number, parse_whole
+
 HELP = """Serve /metrics like a real TGI, vLLM or SGLang server, driven by a queueing model.
 
 Requests arrive as a Poisson process whose rate follows --profile (or --rate, or
@@ -24,17 +26,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bind-host", "--host", dest="host", default="127.0.0.1", help="address to bind (default 127.0.0.1)"
     )
-    parser.add_argument("--port", type=int, default=8080, help="port to bind; 0 picks a free one (default 8080)")
+    parser.add_argument(
+        "--port", type=flag(parse_whole, 0, 65535), default=8080, help="port to bind; 0 picks a free one (default 8080)"
+    )
     load = parser.add_mutually_exclusive_group()
     load.add_argument("--profile", choices=sorted(NAMED), help="named load profile (default steady)")
-    load.add_argument("--rate", type=float, metavar="REQ_PER_S", help="constant arrival rate")
+    load.add_argument("--rate", type=flag(parse_number), metavar="REQ_PER_S", help="constant arrival rate")
     load.add_argument("--rate-csv", type=Path, metavar="FILE", help="CSV of time,rate rows (seconds since start)")
-    parser.add_argument("--seed", type=int, help="random seed (default: the profile's own, else 1)")
-    parser.add_argument("--max-batch-size", type=int, help="running batch limit (default 16)")
+    parser.add_argument("--seed", type=flag(parse_whole), help="random seed (default: the profile's own, else 1)")
+    parser.add_argument("--max-batch-size", type=flag(parse_whole, 1), help="running batch limit (default 16)")
     parser.add_argument("--model-name", help="model_name label for vLLM and SGLang")
     parser.add_argument(
         "--max-concurrent-requests",
-        type=int,
+        type=flag(parse_whole, 1),
         metavar="N",
         help='refuse requests beyond N in the server, counted in tgi_request_failure{err="overloaded"} '
         "(default 128 for tgi, as TGI's own default; no limit otherwise)",

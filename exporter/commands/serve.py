@@ -2,10 +2,8 @@
 
 import os
 import shlex
-import sys
 
-from exporter.config.errors import ConfigError
-from exporter.config.settings import WORKERS_MESSAGE
+from exporter.config.settings import check_workers
 
 HELP = "Run the readiness sidecar under gunicorn (the default command)."
 
@@ -70,9 +68,7 @@ def add_arguments(parser) -> None:
         const="true",
         help="accept POST /-/reload (env ENABLE_RELOAD_ENDPOINT, default off)",
     )
-    parser.add_argument(
-        "--workers", type=int, default=None, help="refused unless 1: rule state lives in the one worker"
-    )
+    parser.add_argument("--workers", default=None, help="refused unless 1: rule state lives in the one worker")
 
 
 def run(args) -> int:
@@ -80,34 +76,20 @@ def run(args) -> int:
     from exporter.serve.logs import configure_logging
     from exporter.serve.runtime import build_runtime, describe, install
 
-    if args.workers is not None and args.workers != 1:
-        return _refuse(f"--workers {args.workers} {WORKERS_MESSAGE}")
+    check_workers(args.workers, "--workers")
     overrides = {k: v for k, v in vars(args).items() if k.isupper() and v is not None}
-    try:
-        settings = load_settings(os.environ, overrides)
-    except ConfigError as err:
-        return _refuse(str(err))
+    settings = load_settings(os.environ, overrides)
     configure_logging(settings.log_format, settings.log_level)
-    try:
-        runtime = build_runtime(settings)
-    except ConfigError as err:  # a rule file problem names its file:line:col
-        return _refuse(str(err))
+    runtime = build_runtime(settings)
     install(runtime)
 
     app = _GunicornApp(runtime)
-    if app.cfg.workers != 1:
-        return _refuse(f"workers={app.cfg.workers} (GUNICORN_CMD_ARGS) {WORKERS_MESSAGE}")
+    check_workers(app.cfg.workers, "env GUNICORN_CMD_ARGS")
     import logging
 
     logging.getLogger("llm_healthcheck").info("%s", describe(settings, runtime.evaluator))
     app.run()
     return 0
-
-
-def _refuse(message: str) -> int:
-    for line in message.splitlines():
-        print(f"llm-healthcheck: {line}", file=sys.stderr)
-    return 2
 
 
 def _gunicorn_base():

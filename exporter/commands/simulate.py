@@ -4,6 +4,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from exporter.config.numbers import flag, parse_whole
+
 HELP = """Simulate regions of inference pods behind a gateway, each with the real rule engine.
 
 SCENARIO is a scenario file or the name of a shipped one (hovering, spillover,
@@ -25,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="rule file(s) instead of the scenario's (comma-separated, or seed:METRIC:THRESHOLD)",
     )
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="run against two rule sets and compare")
-    parser.add_argument("--seed", type=int, help="override the scenario's seed")
+    parser.add_argument("--seed", type=flag(parse_whole), help="override the scenario's seed")
     parser.add_argument("--duration", metavar="DURATION", help="override the scenario's duration (e.g. 10m)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)")
     progress = parser.add_mutually_exclusive_group()
@@ -197,8 +199,8 @@ def _queue_thresholds(scenario, ruleset) -> list[tuple[float, float | None]]:
 
 
 def _duration(text: str) -> float:
+    from exporter.config.durations import parse_duration
     from exporter.config.errors import ConfigError, Problem
-    from exporter.rules.loader import parse_duration
 
     try:
         seconds = parse_duration(text)

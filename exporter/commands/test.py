@@ -2,7 +2,7 @@
 
 import sys
 
-from exporter.rules.rule_tests import run_test_file
+from exporter.core.rule_tests import run_test_file
 
 HELP = """Run rule unit tests (promtool's style) against rule files.
 

@@ -30,3 +30,14 @@ class ConfigError(Exception):
     def __init__(self, problems):
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+PROGRAM = "llm-healthcheck"
+
+
+def report_config_error(err: ConfigError, stream=None) -> None:
+    """Print every problem as one line `llm-healthcheck: <problem>` (stderr by default)."""
+    import sys
+
+    for line in str(err).splitlines():
+        print(f"{PROGRAM}: {line}", file=stream or sys.stderr)

@@ -17,3 +17,12 @@ class ScrapeConfig:
     on_failure: str | None = None
     failure_threshold: int | None = None
     on_empty: str | None = None
+
+
+def timeout_problem(timeout: float, interval: float, shown_timeout: str, shown_interval: str) -> str | None:
+    """The one rule for the scrape timeout, in its one wording: it must end before the next
+    scrape is due. Checked where a rule file sets both (with the file's position) and on the
+    merged settings (env and flags over the file)."""
+    if timeout >= interval:
+        return f"timeout: {shown_timeout} must be less than interval ({shown_interval}), or scrapes would overlap"
+    return None

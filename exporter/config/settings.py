@@ -15,7 +15,8 @@ from dataclasses import dataclass, fields, replace
 
 from exporter.config import durations
 from exporter.config.errors import ConfigError, Problem
-from exporter.config.scrape_config import EMPTY_POLICIES, FAILURE_POLICIES, ScrapeConfig
+from exporter.config.numbers import parse_number, parse_whole
+from exporter.config.scrape_config import EMPTY_POLICIES, FAILURE_POLICIES, ScrapeConfig, timeout_problem
 
 SEED_ENDPOINT = "http://localhost:8080/metrics"
 SEED_METRIC = "tgi_queue_size"
@@ -57,7 +58,7 @@ def _env_table():
     return {
         "METRICS_ENDPOINT": ("scrape.endpoint", _parse_url),
         "METRIC_TO_CHECK": ("metric_to_check", _parse_metric_name),
-        "METRIC_THRESHOLD": ("metric_threshold", _parse_float),
+        "METRIC_THRESHOLD": ("metric_threshold", parse_number),
         "APP_PORT": ("port", _parse_port),
         "BIND_HOST": ("bind_host", _parse_nonempty),
         "RULES_PATH": ("rules_path", _parse_nonempty),
@@ -85,7 +86,7 @@ def load_settings(environ, overrides: dict | None = None) -> Settings:
     Raises ConfigError with every problem found.
     """
     raw = {name: environ[name] for name in ENV_NAMES if environ.get(name, "") != ""}
-    problems = []
+    problems: list[Problem] = []
     _merge_threshold_alias(raw, problems)
     for name, value in (overrides or {}).items():
         if value is not None:
@@ -108,7 +109,9 @@ def load_settings(environ, overrides: dict | None = None) -> Settings:
             values[target] = parsed
 
     settings = Settings(**values, scrape=ScrapeConfig(**scrape))
-    _check_workers(environ, problems)
+    workers = workers_problem(environ.get("WEB_CONCURRENCY"), "env WEB_CONCURRENCY")
+    if workers is not None:
+        problems.append(workers)
     if problems:
         raise ConfigError(problems)
     return settings
@@ -125,19 +128,18 @@ def effective_scrape(settings: Settings, from_rules: ScrapeConfig) -> ScrapeConf
                 break
     config = ScrapeConfig(**merged)
     if config.timeout is None:
-        config = replace(config, timeout=round(config.interval * 0.8, 6))
+        interval = config.interval if config.interval is not None else 1.0  # DEFAULT_SCRAPE sets it
+        config = replace(config, timeout=round(interval * 0.8, 6))
     return config
 
 
 def check_scrape(config: ScrapeConfig, origin: str = "settings") -> list[Problem]:
-    """The cross-field rule: the timeout must end before the next scrape is due."""
-    if config.timeout >= config.interval:
-        return [
-            Problem(
-                origin, message=f"scrape timeout {config.timeout:g}s must be below the interval {config.interval:g}s"
-            )
-        ]
-    return []
+    """The cross-field rule on the merged configuration (see timeout_problem)."""
+    timeout, interval = config.timeout, config.interval
+    assert timeout is not None and interval is not None  # effective_scrape fills both
+    shown = [f'"{durations.format_duration(seconds)}"' for seconds in (timeout, interval)]
+    overlap = timeout_problem(timeout, interval, *shown)
+    return [Problem(origin, message=overlap)] if overlap else []
 
 
 def _merge_threshold_alias(raw: dict, problems: list) -> None:
@@ -164,48 +166,33 @@ def _merge_threshold_alias(raw: dict, problems: list) -> None:
         )
 
 
-def _check_workers(environ, problems: list) -> None:
-    """One worker only: hysteresis state lives in the worker's memory."""
-    value = environ.get("WEB_CONCURRENCY", "").strip()
-    if value and value != "1":
-        problems.append(Problem("env WEB_CONCURRENCY", message=f'"{value}" {WORKERS_MESSAGE}'))
+def workers_problem(count, source: str) -> Problem | None:
+    """The one-worker rule, in its one wording, for every place a worker count can be asked
+    for: env WEB_CONCURRENCY, `serve --workers`, GUNICORN_CMD_ARGS, a gunicorn command line."""
+    if count is None or str(count).strip() in ("", "1"):
+        return None
+    return Problem(source, message=f"{str(count).strip()} workers requested; {WORKERS_REASON}")
 
 
-WORKERS_MESSAGE = (
-    "is refused: llm-healthcheck runs exactly one worker, because rule state and "
-    "hysteresis live in that worker's memory and several workers would each scrape "
-    "the inference server and could answer the kubelet differently"
+def check_workers(count, source: str) -> None:
+    problem = workers_problem(count, source)
+    if problem is not None:
+        raise ConfigError([problem])
+
+
+WORKERS_REASON = (
+    "llm-healthcheck runs exactly one worker, because rule state and hysteresis live in "
+    "that worker's memory and several workers would each scrape the inference server and "
+    "could answer the kubelet differently"
 )
 
 
-def _parse_float(text: str) -> float:
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise ValueError("is not a number") from None
-    if math.isnan(value):
-        raise ValueError("is not a number")
-    return value
-
-
 def _parse_port(text: str) -> int:
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise ValueError("is not a port number") from None
-    if not 1 <= value <= 65535:
-        raise ValueError("is out of range (1-65535)")
-    return value
+    return parse_whole(text, 1, 65535)
 
 
 def _parse_positive_int(text: str) -> int:
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise ValueError("is not a whole number") from None
-    if value < 1:
-        raise ValueError("must be at least 1")
-    return value
+    return parse_whole(text, 1)
 
 
 def parse_duration(text: str) -> float:

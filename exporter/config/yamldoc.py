@@ -13,6 +13,7 @@ flags the numeric ones that would otherwise be accepted silently.
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
@@ -43,7 +44,7 @@ class YamlProblem:
 
 @dataclass
 class Document:
-    value: object
+    value: Any  # plain dicts, lists and scalars, as YAML gave them
     spots: dict  # path tuple -> Spot; () is the root
     problems: list  # YamlProblem, in source order
     aliased: frozenset = frozenset()  # paths where an alias stood: reported, judge nothing else there
@@ -180,7 +181,7 @@ class _StrictLoader(yaml.SafeLoader):
             # An empty value instead of the shared node: nested aliases ("billion laughs")
             # must not expand when the document is walked.
             self.get_event()
-            return yaml.ScalarNode(_ALIAS_TAG, "", event.start_mark, event.end_mark)
+            return yaml.ScalarNode(_ALIAS_TAG, "", event.start_mark, event.end_mark)  # type: ignore[arg-type]
         if getattr(event, "anchor", None) is not None:
             self._unused_anchors[event.anchor] = mark
         return super().compose_node(parent, index)

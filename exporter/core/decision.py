@@ -12,7 +12,7 @@ from exporter.rules.model import RuleSet
 
 STARTING, SERVING, TERMINATING = "starting", "serving", "terminating"
 
-_EMPTY = MappingProxyType({})
+_EMPTY: MappingProxyType = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class Decision:
     cycle: int = 0
     history_series: int = 0  # series held for range functions and lookback
     series_dropped: int = 0  # new series refused because the history was full (cumulative)
+    fail_open: bool = False  # the fail-open guard holds the pod in although rules would take it out
 
 
 def frozen(mapping: dict) -> MappingProxyType:

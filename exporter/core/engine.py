@@ -78,10 +78,6 @@ def initial_state() -> EngineState:
     return EngineState()
 
 
-def rules_ready(statuses) -> bool:
-    return not any(status.blocking for status in statuses)
-
-
 def evaluate(ruleset: RuleSet, history, state: EngineState, now: float, lookback: float = 300.0):
     """Evaluate every rule at `now`; returns the new state and one RuleStatus per rule."""
     statuses = []
@@ -163,7 +159,7 @@ def _evaluate_rule(
         return _aggregate(rule, previous, tuple({s.labels: s for s in old}.values()), now, error=str(err))
     if isinstance(result, float):
         result = (((), result),)
-    if len(result) == 1 and len(old) == 1 and _unchanged(rule, previous, result[0]):
+    if len(result) == 1 and len(old) == 1 and previous is not None and _unchanged(rule, previous, result[0]):
         return previous
     if len(result) == 1 and len(old) <= 1:
         # The usual shape, one series now and at most one before, without the dicts below.
@@ -268,7 +264,7 @@ def _condition(rule: Rule, value: float | None, was_on: bool) -> bool:
         return value > rule.above
     if was_on and rule.recover_above is not None:
         return value <= rule.recover_above
-    return value < rule.below
+    return rule.below is not None and value < rule.below
 
 
 def _step_series(
@@ -284,7 +280,7 @@ def _step_series(
             active_since = now
             new = FIRING if rule.for_seconds <= 0 else PENDING
         elif state == PENDING:
-            new = FIRING if now - active_since >= rule.for_seconds else PENDING
+            new = FIRING if active_since is not None and now - active_since >= rule.for_seconds else PENDING
         elif state == RECOVERING:
             new, active_since, cleared_at = FIRING, now, None
         else:
@@ -292,7 +288,7 @@ def _step_series(
     else:
         if state == FIRING and rule.keep_firing_for_seconds > 0:
             new, cleared_at = RECOVERING, now
-        elif state == RECOVERING and now - cleared_at < rule.keep_firing_for_seconds:
+        elif state == RECOVERING and cleared_at is not None and now - cleared_at < rule.keep_firing_for_seconds:
             new = RECOVERING
         else:
             new, active_since, cleared_at = OK, None, None

@@ -105,7 +105,7 @@ class Series:
         k = bisect_right(resets, first)
         return k < len(resets) and resets[k] < last
 
-    def window(self, start: float, end: float) -> tuple[list[float], list[float]]:
+    def window(self, start: float, end: float) -> tuple[list[float], list]:
         """Times and values of the samples in (start, end], staleness markers left out."""
         lo, hi = self.bounds(start, end)
         ts = self.times[lo:hi]
@@ -292,7 +292,7 @@ class History:
             t = float(t)
             if series.times and t < series.times[-1]:
                 raise ValueError(f"sample at {t} is older than the newest one of {_show(labels)}")
-            series._append(t, None if value is STALE else float(value))
+            series._append(t, None if value is STALE else float(value))  # type: ignore[arg-type]
 
     def clear(self) -> None:
         self._series.clear()
@@ -319,8 +319,8 @@ class History:
         scrape = self._scrape
         previous = scrape - 1
         before = self._live
-        for series in before:
-            series._seen = previous
+        for old in before:
+            old._seen = previous
         live, values, duplicates = [], [], []
         dropped = 0
         returned = False

@@ -38,7 +38,7 @@ def _compare_text(rule, value, on: bool) -> str:
     return f"value {shown} >= threshold {format_value(rule.below)}"
 
 
-def format_value(value: float) -> str:
+def format_value(value: float | None) -> str:
     if value is None:
         return "none"
     if math.isnan(value):

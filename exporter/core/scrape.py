@@ -69,7 +69,7 @@ class Scraper:
         self.timeout = timeout
         self.max_body_bytes = max_body_bytes
         self._clock = clock
-        self._conn = None
+        self._conn: http.client.HTTPConnection | None = None
 
     def scrape(self, names: frozenset[str] | None) -> ScrapeResult:
         started = self._clock()

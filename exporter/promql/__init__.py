@@ -7,6 +7,7 @@ See docs/promql-subset.md for what is supported and what is rejected.
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .compiler import SUPPORTED_FUNCTIONS, compile_tree
 from .errors import PromQLError
@@ -21,7 +22,7 @@ class CompiledExpr:
     metric_names: frozenset[str] | None  # exact sample names read; None if some selector has no exact __name__
     max_range_seconds: float  # how far back any selector reads (range + offset); 0 if none
     value_type: str  # "vector" or "scalar"
-    root: object = field(default=None, repr=False, compare=False)
+    root: Any = field(default=None, repr=False, compare=False)  # a nodes.* tree
     selectors: tuple = field(default=(), repr=False, compare=False)
 
 

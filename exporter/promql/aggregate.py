@@ -138,7 +138,7 @@ class _Group:
         self.mean = v
         self.count = 1.0
         self.incremental = False
-        self.values = None
+        self.values: list[float] = []  # quantile only
         if op in ("stddev", "stdvar"):
             self.value = math.nan if (v != v or math.isinf(v)) else 0.0
         elif op == "quantile":

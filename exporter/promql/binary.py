@@ -2,6 +2,7 @@
 
 import math
 import operator
+from typing import Any
 
 from . import labels as L
 from .errors import PromQLError
@@ -111,7 +112,7 @@ def vector_vector(op: str, lhs: list, rhs: list, matching: Matching, return_bool
         right[key] = (labels, v)
 
     arithmetic = ARITHMETIC.get(op)
-    test = COMPARISON.get(op)
+    test: Any = COMPARISON.get(op)  # set whenever arithmetic is not
     swapped = card == "one-to-many"
     matched: dict = {}
     out = []

@@ -91,7 +91,8 @@ def extrapolated_vector(series_list, start, end, rng, is_counter, is_rate) -> li
         if n < 2:
             continue  # fewer than two samples, staleness markers counted: nothing to extrapolate
         if s.stale or (is_counter and s.resets and s.has_reset(lo, hi)):
-            value = _extrapolated(*s.window(start, end), start, end, rng, is_counter, is_rate)
+            window_times, window_values = s.window(start, end)
+            value = _extrapolated(window_times, window_values, start, end, rng, is_counter, is_rate)
             if value is not None:
                 out.append((s.labels_without_name, value))
             continue

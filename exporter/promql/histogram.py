@@ -36,7 +36,7 @@ class Plan:
         kept = self._kept
         if kept is not None and kept[0] == labels:
             return kept[1]
-        groups: dict = {}
+        groups: dict[tuple, tuple[tuple, list]] = {}
         parsed = _PARSED
         for i, labels_ in enumerate(labels):
             found = parsed.get(labels_, False)

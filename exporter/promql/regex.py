@@ -61,10 +61,12 @@ def _alternatives(p: str, i: int, top: bool) -> tuple[list[str], int]:
         elif ch == "(" and _FLAGS.match(p, i):
             # RE2 applies mid-pattern flags to the rest of the enclosing group, every
             # following alternative included; Python needs them scoped explicitly.
-            flags = _FLAGS.match(p, i).group(1)
+            flag_match = _FLAGS.match(p, i)
+            assert flag_match is not None  # matched in the elif above
+            flags = flag_match.group(1)
             if "U" in flags:
                 raise RegexSyntaxError("the U (ungreedy) flag is not supported")
-            rest, i = _alternatives(p, _FLAGS.match(p, i).end(), top)
+            rest, i = _alternatives(p, flag_match.end(), top)
 
             def wrap(text: str, flags: str = flags) -> str:
                 return f"(?{flags}:{text})" if flags and text else text

@@ -20,7 +20,7 @@ import jsonschema
 
 from exporter.config.durations import format_duration, parse_duration
 from exporter.config.errors import ConfigError, Problem
-from exporter.config.scrape_config import ScrapeConfig
+from exporter.config.scrape_config import ScrapeConfig, timeout_problem
 from exporter.config.yamldoc import Document, parse_document, surprise_hint, surprising_number
 from exporter.promql import PromQLError, compile_expr
 from exporter.rules.content_hash import rules_sha256
@@ -205,7 +205,7 @@ class _Loader:
             ctx.add(("scrape",), f"only one file may have a scrape block; the first is at {self._scrape_at}", key=True)
             return
         self._scrape_at = here
-        values = {}
+        values: dict = {}
         for key, value in block.items():
             if ("scrape", key) in bad_paths:
                 continue
@@ -215,12 +215,12 @@ class _Loader:
             ctx.add(("scrape", "interval"), f"interval: {ctx.shown(('scrape', 'interval'))} must be greater than zero")
         if timeout is not None and timeout <= 0:
             ctx.add(("scrape", "timeout"), f"timeout: {ctx.shown(('scrape', 'timeout'))} must be greater than zero")
-        elif timeout is not None and interval and timeout >= interval:
-            ctx.add(
-                ("scrape", "timeout"),
-                f"timeout: {ctx.shown(('scrape', 'timeout'))} must be less than interval "
-                f"({ctx.shown(('scrape', 'interval'))}), or scrapes would overlap",
+        elif timeout is not None and interval:
+            overlap = timeout_problem(
+                timeout, interval, ctx.shown(("scrape", "timeout")), ctx.shown(("scrape", "interval"))
             )
+            if overlap:
+                ctx.add(("scrape", "timeout"), overlap)
         self.scrape = ScrapeConfig(**values)
 
     def _load_rule(self, ctx, index: int, entry: dict, bad_paths) -> None:
@@ -252,7 +252,7 @@ class _Loader:
                 "expr: a condition rule (no above or below) needs an expression that "
                 "returns series, and this one returns a scalar; add above or below",
             )
-        if len(ctx.problems) > failed_before or set(ok) != set(entry) or compiled is None:
+        if len(ctx.problems) > failed_before or set(ok) != set(entry) or compiled is None or not isinstance(name, str):
             return
         self.rules.append(
             Rule(
@@ -267,6 +267,7 @@ class _Loader:
                 keep_firing_for_seconds=seconds.get("keep_firing_for", 0.0),
                 severity=ok.get("severity", "unready"),
                 on_missing=ok.get("on_missing", "ok"),
+                hard_failure=ok.get("hard_failure", False),
                 description=ok.get("description", "").strip(),
                 source=ctx.where(base, key=False, line_only=True),
                 expr_source=ctx.where(base + ("expr",)),
@@ -404,7 +405,7 @@ _PRIORITY = ("enum", "type", "anyOf", "const", "pattern", "minLength", "minimum"
 
 def _schema_problems(ctx: _FileContext) -> set:
     """Validate against the schema; report one problem per offending value; return the bad paths."""
-    per_path: dict[tuple, object] = {}
+    per_path: dict[tuple, tuple | None] = {}  # path -> (rank, error); None: reported already
     for error in _validator().iter_errors(ctx.doc.value):
         path = tuple(error.absolute_path)
         if any(path[:i] in ctx.doc.aliased for i in range(len(path) + 1)):

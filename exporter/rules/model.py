@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from exporter.config.scrape_config import ScrapeConfig
+from exporter.promql import CompiledExpr
 
 SEVERITIES = ("unready", "warn")
 # What an empty result means: ok (the condition is false), unready (it holds), keep (hold the last state).
@@ -14,7 +15,7 @@ MISSING_POLICIES = ("ok", "unready", "keep")
 class Rule:
     name: str
     expr_text: str
-    expr: object = field(compare=False)  # exporter.promql.CompiledExpr
+    expr: CompiledExpr = field(compare=False)
     above: float | None = None
     below: float | None = None
     recover_below: float | None = None
@@ -23,6 +24,7 @@ class Rule:
     keep_firing_for_seconds: float = 0.0
     severity: str = "unready"
     on_missing: str = "ok"
+    hard_failure: bool = False  # broken or stalled, not merely busy: the fail-open guard never overrides it
     description: str = field(default="", compare=False)
     source: str = field(default="", compare=False)  # "file:line", for messages
     expr_source: str = field(default="", compare=False)  # "file:line:col" of the expression
@@ -44,6 +46,7 @@ class Rule:
             self.keep_firing_for_seconds,
             self.severity,
             self.on_missing,
+            self.hard_failure,
         )
 
 

@@ -60,7 +60,7 @@ def expand_values(text: str) -> list:
         for _ in range(count + 1):
             # Repeated addition, as Prometheus' parser does, so float steps round alike.
             out.append(value)
-            value += delta
+            value += delta  # type: ignore[operator]  # base is a number here: stale was refused above
     return out
 
 

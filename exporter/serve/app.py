@@ -2,15 +2,11 @@
 
 import falcon
 
+from exporter.serve import probe_answer
 from exporter.serve.explain import health_document, rules_document, verbose_lines
 from exporter.serve.telemetry import render
 
-TEXT = "text/plain; charset=utf-8"
-
-
-def _wants_json(req) -> bool:
-    # Kubelet and load balancers send `*/*` or nothing: they get the seed's plain bodies.
-    return "application/json" in (req.accept or "")
+TEXT = probe_answer.TEXT
 
 
 class HealthResource:
@@ -19,16 +15,17 @@ class HealthResource:
 
     def on_get(self, req, resp):
         decision = self._evaluator.decision
-        resp.status = falcon.HTTP_200 if decision.ready else falcon.HTTP_503
+        status, _, plain_body = probe_answer.ANSWERS[decision.ready]
+        resp.status = status
         resp.cache_control = ["no-store"]
-        if _wants_json(req):
+        if probe_answer.wants_json(req.accept):
             resp.media = health_document(decision)
         elif "verbose" in req.params:
             resp.content_type = TEXT
             resp.text = "\n".join(verbose_lines(decision)) + "\n"
         else:
             resp.content_type = TEXT
-            resp.text = "Healthy\n" if decision.ready else "Unhealthy\n"
+            resp.data = plain_body
 
     def on_head(self, req, resp):
         self.on_get(req, resp)
@@ -101,7 +98,7 @@ class ProbeFastPath:
     decision. The answer is byte for byte what HealthResource gives; anything else (a query
     string, a JSON Accept, another path or method) goes to the Falcon app unchanged.
     `probe_answer` offers the same answer to the gunicorn worker, which can send it without
-    handing the connection to a thread (exporter/serve/gunicorn_options.py).
+    handing the connection to a thread (exporter/serve/probe_worker.py).
     """
 
     def __init__(self, evaluator, app: falcon.App):
@@ -110,10 +107,10 @@ class ProbeFastPath:
 
     def __call__(self, environ, start_response):
         if (
-            environ.get("PATH_INFO") == "/health"
+            environ.get("PATH_INFO") == probe_answer.PATH
             and not environ.get("QUERY_STRING")
-            and environ.get("REQUEST_METHOD") in _PROBE_METHODS
-            and "application/json" not in environ.get("HTTP_ACCEPT", "")
+            and environ.get("REQUEST_METHOD") in probe_answer.METHODS
+            and not probe_answer.wants_json(environ.get("HTTP_ACCEPT"))
         ):
             status, headers, body = self.probe_answer()
             start_response(status, list(headers))
@@ -122,21 +119,7 @@ class ProbeFastPath:
 
     def probe_answer(self) -> tuple:
         """(status, headers, body) of the plain probe for the current decision."""
-        return _PROBE_ANSWERS[self._evaluator.decision.ready]
-
-
-_PROBE_METHODS = ("GET", "HEAD")
-
-
-def _probe_answer(status: str, body: bytes) -> tuple:
-    headers = (("cache-control", "no-store"), ("content-type", TEXT), ("content-length", str(len(body))))
-    return status, headers, body
-
-
-_PROBE_ANSWERS = {
-    True: _probe_answer(falcon.HTTP_200, b"Healthy\n"),
-    False: _probe_answer(falcon.HTTP_503, b"Unhealthy\n"),
-}
+        return probe_answer.ANSWERS[self._evaluator.decision.ready]
 
 
 def create_app(evaluator, registry, enable_reload: bool = False) -> ProbeFastPath:

@@ -18,8 +18,8 @@ from dataclasses import replace
 
 from exporter.config.errors import ConfigError, Problem
 from exporter.config.settings import Settings, check_scrape, effective_scrape, redact_url
-from exporter.core import engine
-from exporter.core.decision import SERVING, STARTING, TERMINATING, Decision, ReloadStatus, ScrapeStatus, frozen
+from exporter.core import engine, policy
+from exporter.core.decision import STARTING, TERMINATING, Decision, ReloadStatus, ScrapeStatus, frozen
 from exporter.core.history import History
 from exporter.core.scrape import Scraper
 from exporter.rules import ruleset_diff
@@ -135,7 +135,6 @@ class Evaluator:
         self._history = History(self._retention(ruleset), settings.history_max_series)
         self._series_dropped = 0
         self._scrape = ScrapeStatus()
-        self._had_good_scrape = False
         self._rule_transitions = Counter()
         self._readiness_transitions = Counter()
         self._scrape_failures = Counter()
@@ -207,12 +206,14 @@ class Evaluator:
 
         self._scrape = self._next_scrape_status(result, now)
         self._rule_logs.record(statuses, result.samples if result.ok and not result.empty else None)
-        ready, reason, phase = self._readiness(result, statuses, config)
+        verdict = policy.decide(
+            statuses, self._scrape, config, previous_ready=self.decision.ready, terminating=self._terminating
+        )
         self._cycle += 1
         decision = Decision(
-            ready,
-            reason,
-            phase,
+            verdict.ready,
+            verdict.reason,
+            verdict.phase,
             now,
             ruleset,
             config,
@@ -226,6 +227,7 @@ class Evaluator:
             self._cycle,
             self._history.series_count,
             self._series_dropped,
+            verdict.fail_open,
         )
         self._publish(decision)
         self._last_cycle_end = self.clock.monotonic()
@@ -234,7 +236,6 @@ class Evaluator:
     def _next_scrape_status(self, result, now: float) -> ScrapeStatus:
         previous = self._scrape
         if result.ok:
-            self._had_good_scrape = True
             status = ScrapeStatus(True, result.empty, None, "", 0, now, now, result.duration, len(result.samples))
         else:
             self._scrape_failures[result.reason] += 1
@@ -258,35 +259,11 @@ class Evaluator:
                 log.warning("scrape failing (%s): %s", status.reason, status.error)
         return status
 
-    def _readiness(self, result, statuses, config) -> tuple[bool, str, str]:
-        if self._terminating:
-            return False, "terminating: shutting down", TERMINATING
-        failing = not result.ok and self._scrape.consecutive_failures >= config.failure_threshold
-        if failing:
-            detail = f"scrape failing: {result.error} ({self._scrape.consecutive_failures} consecutive failures)"
-            if config.on_failure == "ready":
-                return True, detail + "; on_failure=ready", SERVING
-            if config.on_failure == "hold" and self._had_good_scrape:
-                held = self.decision.ready
-                return held, detail + f"; on_failure=hold keeps {'ready' if held else 'unready'}", SERVING
-            return False, detail, SERVING if self._had_good_scrape else STARTING
-        if not self._had_good_scrape:
-            return False, f"starting: no successful scrape yet ({result.error})", STARTING
-        if result.ok and result.empty:
-            ready = config.on_empty == "ready"
-            return ready, f"upstream returned an empty body; on_empty={config.on_empty}", SERVING
-        blocking = [s for s in statuses if s.blocking]
-        if blocking:
-            first = blocking[0]
-            more = f" (+{len(blocking) - 1} more)" if len(blocking) > 1 else ""
-            return False, f'rule "{first.rule.name}" {first.state}: {first.reason}{more}', SERVING
-        return True, "all rules ok", SERVING
-
     def _publish(self, decision: Decision) -> None:
         with self._lock:
             if self._terminating and decision.phase != TERMINATING:
                 # a cycle that began before SIGTERM must not publish "ready" after it
-                decision = replace(decision, ready=False, phase=TERMINATING, reason="terminating: shutting down")
+                decision = replace(decision, ready=False, phase=TERMINATING, reason=policy.TERMINATING_REASON)
             previous = getattr(self, "decision", None)
             if previous is not None and previous.ready != decision.ready:
                 self._readiness_transitions["ready" if decision.ready else "unready"] += 1
@@ -306,7 +283,7 @@ class Evaluator:
             self._terminating = True
             current = self.decision
         if current.ready or current.phase != TERMINATING:
-            self._publish(replace(current, ready=False, phase=TERMINATING, reason="terminating: shutting down"))
+            self._publish(replace(current, ready=False, phase=TERMINATING, reason=policy.TERMINATING_REASON))
 
     # ---- reloads --------------------------------------------------------------------------
 

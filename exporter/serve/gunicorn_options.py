@@ -18,7 +18,8 @@ import signal
 import sys
 import threading
 
-from exporter.config.settings import WORKERS_MESSAGE
+from exporter.config.errors import PROGRAM
+from exporter.config.settings import workers_problem
 
 WORKER_CLASS = "exporter.serve.probe_worker.ProbeFirstWorker"
 
@@ -54,8 +55,9 @@ def _host(host: str) -> str:
 
 
 def on_starting(server) -> None:
-    if server.cfg.workers != 1:
-        print(f"llm-healthcheck: workers={server.cfg.workers} {WORKERS_MESSAGE}", file=sys.stderr)
+    problem = workers_problem(server.cfg.workers, "gunicorn workers")
+    if problem is not None:
+        print(f"{PROGRAM}: {problem}", file=sys.stderr)
         sys.exit(2)
     server.handle_hup = lambda: _forward_hup(server)
     # Everything loaded so far (modules, compiled rules) lives as long as the process. Moving

@@ -8,7 +8,11 @@ the same rulebook (exporter.serve.app.HealthResource).
 
 import re
 
-_PROBE_LINE = re.compile(rb"(?:GET|HEAD) /health HTTP/1\.1")
+from exporter.serve import probe_answer
+
+_PROBE_LINE = re.compile(
+    ("(?:" + "|".join(probe_answer.METHODS) + ") " + re.escape(probe_answer.PATH) + r" HTTP/1\.1").encode()
+)
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FIELD_VALUE = re.compile(rb"[\x20-\x7e\t]*")
 _NOT_PLAIN = (b"transfer-encoding", b"expect", b"upgrade", b"http2-settings")
@@ -38,7 +42,7 @@ def plain_probe(head: bytes, max_fields: int = 100, max_field_size: int = 8190) 
         name = name.lower()
         if name in _NOT_PLAIN or (name == b"content-length" and value != b"0"):
             return None
-        if name == b"accept" and b"application/json" in value:
+        if name == b"accept" and probe_answer.wants_json(value):
             return None
         if name == b"connection":
             tokens = {token.strip(b" \t").lower() for token in value.split(b",")}

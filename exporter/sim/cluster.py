@@ -1,7 +1,7 @@
 """The capacity simulation: regions of pods behind a gateway, in virtual time.
 
 Each simulated pod is a ServerModel (the inference server), a sidecar (the project's
-real rule engine reading the pod's samples into its own History every interval) and a
+real rule engine and readiness policy reading the pod's samples every interval, sim/sidecar.py) and a
 kubelet readiness probe reading the sidecar's decision. The gateway routes each
 arriving request to a ready pod, preferring the request's own region. Nothing sleeps:
 an hour of 24 pods takes seconds.
@@ -19,8 +19,6 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from exporter.core import engine as rule_engine
-from exporter.core.history import History
 from exporter.rules.model import RuleSet
 from exporter.sim.arrivals import Arrivals
 from exporter.sim.gateway import Gateway
@@ -28,8 +26,7 @@ from exporter.sim.model import ServerModel
 from exporter.sim.pages import build_engine
 from exporter.sim.probe import ReadinessProbe
 from exporter.sim.scenario import Scenario
-
-HISTORY_MARGIN_SECONDS = 60.0  # as the sidecar keeps beyond its longest range selector
+from exporter.sim.sidecar import SimSidecar
 
 
 @dataclass
@@ -37,12 +34,9 @@ class SimPod:
     name: str
     region: int
     model: ServerModel
-    history: History
     probe: ReadinessProbe
-    engine_state: object
+    sidecar: SimSidecar
     next_eval: float
-    sidecar_ready: bool = True
-    sidecar_flips: int = 0
     queue: array = field(default_factory=lambda: array("i"))
     running: array = field(default_factory=lambda: array("i"))
     kv: array = field(default_factory=lambda: array("f"))
@@ -80,8 +74,6 @@ def simulate(
     seed = scenario.seed
     names = ruleset.metric_names
     interval = scenario.sidecar_interval or ruleset.scrape.interval or 1.0
-    on_empty_ready = (ruleset.scrape.on_empty or "ready") == "ready"
-    retention = ruleset.max_range_seconds + HISTORY_MARGIN_SECONDS
     phase_rng = random.Random(f"{seed}:phases")
 
     pods: list[SimPod] = []
@@ -99,9 +91,7 @@ def simulate(
             probe = ReadinessProbe(scenario.probe, phase_rng.uniform(0, scenario.probe.period))
             # Pods start as if they had been serving for a while: ready, with no backlog.
             probe.ready = True
-            pod = SimPod(
-                name, r, model, History(retention), probe, rule_engine.initial_state(), phase_rng.uniform(0, interval)
-            )
+            pod = SimPod(name, r, model, probe, SimSidecar(ruleset), phase_rng.uniform(0, interval))
             members.append(pod)
             pods.append(pod)
         by_region.append(members)
@@ -127,7 +117,6 @@ def simulate(
     times: list[float] = []
     evaluations = 0
     eval_seconds = 0.0
-    evaluate, rules_ready, hold = rule_engine.evaluate, rule_engine.rules_ready, rule_engine.hold
     report_every = max(1, steps // 200)
     nregions = len(regions)
 
@@ -164,22 +153,11 @@ def simulate(
                 if pod.next_eval <= t:
                     pod.next_eval = t + interval
                 tick = time.perf_counter()
-                samples = engines[pod.region].samples(model, families[pod.region])
-                if samples:
-                    pod.history.record(t, samples)
-                    pod.engine_state, statuses = evaluate(ruleset, pod.history, pod.engine_state, t)
-                    ready = rules_ready(statuses)
-                else:
-                    # The server printed an empty page (TGI before its first request).
-                    pod.engine_state, statuses = hold(ruleset, pod.engine_state, t, "empty body")
-                    ready = on_empty_ready and rules_ready(statuses)
+                pod.sidecar.evaluate(t, engines[pod.region].samples(model, families[pod.region]))
                 eval_seconds += time.perf_counter() - tick
                 evaluations += 1
-                if ready != pod.sidecar_ready:
-                    pod.sidecar_ready = ready
-                    pod.sidecar_flips += 1
             probe = pod.probe
-            if probe.due(t) and probe.observe(t, pod.sidecar_ready, scenario.sidecar_latency):
+            if probe.due(t) and probe.observe(t, pod.sidecar.ready, scenario.sidecar_latency):
                 changed.add(pod.region)
             pod.queue.append(model.queue_size)
             pod.running.append(model.running)

@@ -66,7 +66,7 @@ def summarize(result: SimResult) -> Summary:
                 pod.name,
                 names[pod.region],
                 pod.probe.flips,
-                pod.sidecar_flips,
+                pod.sidecar.flips,
                 unready,
                 pod.model.arrived,
                 quantile(waits, 0.95),

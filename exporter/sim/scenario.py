@@ -216,7 +216,7 @@ class _Reader:
         return int(value) if integer else float(value)
 
     def duration(self, value, where, default=None, positive=True):
-        from exporter.rules.loader import parse_duration
+        from exporter.config.durations import parse_duration
 
         if value is None:
             return default

@@ -27,13 +27,16 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from exporter.config.durations import parse_duration
 from exporter.config.errors import ConfigError, Problem
+from exporter.config.scrape_config import ScrapeConfig
 from exporter.config.yamldoc import parse_document
-from exporter.core import engine
+from exporter.core import engine, policy
 from exporter.core.history import History
-from exporter.rules.loader import MAX_RANGE_SECONDS, load_rules, parse_duration
+from exporter.rules.loader import MAX_RANGE_SECONDS, load_rules
 from exporter.rules.series_notation import SeriesNotationError, expand_values
 
+_PAGE_CONFIG = ScrapeConfig()  # input series always arrive: only the rules decide
 _MAX_STEPS = 1_000_000  # a typo like eval_time: 10y must not spin for hours
 _STATES = engine.STATES
 _TOP_KEYS = ("rule_files", "evaluation_interval", "tests")
@@ -149,7 +152,7 @@ def _compare(path, case, expectation, statuses, report) -> None:
                 report.failures.append(f"{where}expected value {_shown(want_value)}, got {_shown(status.value)}")
     if expectation.ready is not None:
         report.checks += 1
-        ready = engine.rules_ready(statuses)
+        ready = policy.decide(statuses, policy.FRESH_PAGE, _PAGE_CONFIG, previous_ready=True).ready
         if ready != expectation.ready:
             blocking = [s.rule.name for s in statuses if s.blocking]
             why = f" (blocking: {', '.join(blocking)})" if blocking else " (no rule blocks)"
