@@ -9,7 +9,7 @@ import importlib
 import sys
 
 from exporter import __version__
-from exporter.cli_parser import Parser
+from exporter.commands.cli_parser import Parser
 from exporter.config.errors import ConfigError, report_config_error
 
 COMMANDS = {

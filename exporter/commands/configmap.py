@@ -33,7 +33,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from exporter.cli_parser import fail
+    from exporter.commands.cli_parser import fail
     from exporter.rules.loader import load_rules
 
     labels = []

@@ -46,7 +46,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import json
 
-    from exporter.cli_parser import fail
+    from exporter.commands.cli_parser import fail
     from exporter.config.settings import load_settings, parse_duration
     from exporter.serve.evaluator import Evaluator
     from exporter.serve.explain import health_document, verbose_lines
