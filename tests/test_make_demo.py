@@ -5,7 +5,7 @@ import re
 import shutil
 import subprocess
 
-from tests.support import REPO
+from tests.support import REPO, require_tool
 
 
 def _fresh_copy(dest):
@@ -24,8 +24,7 @@ def _fresh_copy(dest):
 
 
 def test_make_demo_on_a_fresh_copy_tells_the_whole_story(tmp_path):
-    if shutil.which("make") is None:
-        raise AssertionError("make is needed for `make demo`")
+    require_tool("make", "apt-get install make")
     clone = tmp_path / "clone"
     clone.mkdir()
     _fresh_copy(clone)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import FAST, REPO
+from tests.support import FAST, REPO, require_tool
 from tests.test_fake_server import FakeServer
 
 ALERTS = REPO / "deploy" / "prometheus" / "alerts.yaml"
@@ -57,9 +57,7 @@ def test_misspelt_metric_is_ready_but_flagged_logged_and_alerted(start_sidecar, 
     verbose = sidecar.get("/health?verbose")[1]
     assert "tgi_queue_sizee: ok: no data" in verbose, verbose
 
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool not installed (apt-get install prometheus)")
+    promtool = require_tool("promtool", "apt-get install prometheus")
     pod = {"namespace": "llm", "workload": "tgi", "pod": "tgi-a"}
     series = []
     for sample in exported:
