@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent / "containers"))
 from promql_refs import (
     DASHBOARD,
     FIXTURES,
+    FLEET_METRICS,
     OWN_METRICS,
     dashboard_queries,
     fixture_metric_names,
@@ -36,7 +37,7 @@ def _known_metrics() -> set[str]:
     engine = fixture_metric_names()
     if not engine:
         pytest.fail(f"no captures found in {FIXTURES}")
-    return OWN_METRICS | engine
+    return OWN_METRICS | FLEET_METRICS | engine
 
 
 def test_dashboard_has_queries():

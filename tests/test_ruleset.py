@@ -340,6 +340,11 @@ def test_schema_describes_every_key_and_closes_every_object():
         "on_failure",
         "failure_threshold",
         "on_empty",
+        "fleet",
+        "url",
+        "max_age",
+        "max_unready_fraction",
+        "queries",
     } == set(seen)
 
 
@@ -352,7 +357,7 @@ def test_nested_aliases_are_reported_without_being_expanded(tmp_path):
     got = problems_of([file])
     aliases = [p for p in got if "alias *a" in p]
     assert len(aliases) == 12 * 9
-    assert got[0] == f'{file}:1:1: unknown key "a0"; known keys: scrape, rules'
+    assert got[0] == f'{file}:1:1: unknown key "a0"; known keys: scrape, fleet, rules'
 
 
 def test_absurd_nesting_is_a_problem_not_a_crash(tmp_path):

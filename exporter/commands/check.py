@@ -41,6 +41,8 @@ def run(args) -> int:
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]
         print("  ".join(cells))
+    if ruleset.fleet is not None:
+        print(_fleet_summary(ruleset.fleet))
     if args.against is None:
         return 0
     from exporter.commands.page_source import PageError, page_names
@@ -82,6 +84,21 @@ def _redacted(source: str) -> str:
     from exporter.config.settings import redact_url
 
     return redact_url(source) if "://" in source else source
+
+
+def _fleet_summary(fleet) -> str:
+    from exporter.config.settings import redact_url
+
+    guard = (
+        f"fail-open guard at max_unready_fraction {fleet.max_unready_fraction:g}"
+        if fleet.guarded
+        else "no fail-open guard"
+    )
+    return (
+        f"fleet: {redact_url(fleet.url)} every {format_duration(fleet.interval)} "
+        f"(timeout {format_duration(fleet.timeout)}, max_age {format_duration(fleet.max_age)}); "
+        f"series {', '.join(sorted(fleet.series_names))}; {guard}"
+    )
 
 
 def _summary(rule) -> tuple[str, ...]:

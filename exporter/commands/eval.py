@@ -48,8 +48,9 @@ def run(args) -> int:
 
     from exporter.commands.cli_parser import fail
     from exporter.config.settings import load_settings, parse_duration
-    from exporter.serve.evaluator import Evaluator
+    from exporter.serve.evaluator import Evaluator, SystemClock
     from exporter.serve.explain import health_document, verbose_lines
+    from exporter.serve.fleet_poller import FleetLink
     from exporter.serve.logs import configure_logging
 
     configure_logging("text", "error")  # the verdict says it all; no per-cycle log lines
@@ -72,10 +73,15 @@ def run(args) -> int:
             except ValueError as err:
                 fail(f'--duration "{args.duration}" {err}')
         factory = _file_scraper(args.file) if args.file else None
-        evaluator = Evaluator(settings, **({"scraper_factory": factory} if factory else {}))
+        fleet = FleetLink(SystemClock)
+        evaluator = Evaluator(settings, fleet=fleet, **({"scraper_factory": factory} if factory else {}))
     except ConfigError as err:
         fail(str(err))
+    if fleet.poller is not None:
+        fleet.poller.poll()  # one round of the fleet: block's queries, so the verdict shows the fleet view too
     try:
+        if args.watch:
+            fleet.start()  # the fleet view keeps polling on its own thread, as in the sidecar
         decision = evaluator.cycle()
         if args.json and not args.watch:
             print(json.dumps(health_document(decision), indent=2))
@@ -84,7 +90,7 @@ def run(args) -> int:
         if args.watch:
             decision = _watch(evaluator, decision, duration)
     finally:
-        evaluator.stop()
+        evaluator.stop()  # stops the fleet poller too
     return 0 if decision.ready else 1
 
 

@@ -55,6 +55,7 @@ class Decision:
     history_series: int = 0  # series held for range functions and lookback
     series_dropped: int = 0  # new series refused because the history was full (cumulative)
     fail_open: bool = False  # the fail-open guard holds the pod in although rules would take it out
+    fleet: object = None  # core.fleet_view.FleetStatus as this cycle used it; None without a fleet: block
 
 
 def frozen(mapping: dict) -> MappingProxyType:

@@ -24,6 +24,7 @@ from exporter.config.scrape_config import ScrapeConfig, timeout_problem
 from exporter.config.yamldoc import Document, parse_document, surprise_hint, surprising_number
 from exporter.promql import PromQLError, compile_expr
 from exporter.rules.content_hash import rules_sha256
+from exporter.rules.fleet_block import FleetBlock, fleet_reference_problems
 from exporter.rules.model import Rule, RuleSet
 
 # The evaluator keeps history in memory for the longest range any rule reads; capping it keeps
@@ -34,7 +35,7 @@ MAX_RANGE_SECONDS = 3600
 # reading it whole would let a bad ConfigMap exhaust the sidecar's memory.
 MAX_FILE_BYTES = 1 << 20
 
-_DURATION_KEYS = frozenset({"for", "keep_firing_for", "interval", "timeout"})
+_DURATION_KEYS = frozenset({"for", "keep_firing_for", "interval", "timeout", "max_age"})
 _TYPE_WORDS = {
     "string": "text",
     "number": "a number",
@@ -102,11 +103,13 @@ def load_rules(paths: Sequence[str]) -> RuleSet:
             continue
         loader.load_file(file, data)
     problems.extend(loader.problems)
+    problems.extend(fleet_reference_problems(loader.rules_at, loader.fleet.config))
     if files and not problems and not loader.rules:
         problems.append(Problem(files[0], message="no rules defined: rules: is empty or missing in every file"))
     if problems:
         raise ConfigError(problems)
-    return RuleSet(tuple(loader.rules), loader.scrape or ScrapeConfig(), rules_sha256(contents), tuple(files))
+    scrape = loader.scrape or ScrapeConfig()
+    return RuleSet(tuple(loader.rules), scrape, rules_sha256(contents), tuple(files), loader.fleet.config)
 
 
 def seed_ruleset(metric: str, threshold: float) -> RuleSet:
@@ -170,6 +173,8 @@ class _Loader:
         self.scrape: ScrapeConfig | None = None
         self._scrape_at = ""
         self._names: dict[str, str] = {}  # name -> "file:line" of its first definition
+        self.fleet = FleetBlock()  # the one fleet: block of all the files, if any
+        self.rules_at: list = []  # (rule, (file, line, col) of its expr), for checks across files
 
     def load_file(self, file: str, data: bytes) -> None:
         problems: list[Problem] = []
@@ -189,6 +194,7 @@ class _Loader:
             _surprise_problems(ctx, bad_paths)
             if isinstance(doc.value, dict):
                 self._load_scrape(ctx, bad_paths)
+                self.fleet.load(ctx, bad_paths)
                 rules = doc.value.get("rules")
                 for index, entry in enumerate(rules if isinstance(rules, list) else []):
                     if isinstance(entry, dict):
@@ -273,6 +279,7 @@ class _Loader:
                 expr_source=ctx.where(base + ("expr",)),
             )
         )
+        self.rules_at.append((self.rules[-1], (ctx.file, *ctx.position(base + ("expr",)))))
 
     def _compile(self, ctx, base, ok):
         text = ok.get("expr")
@@ -441,7 +448,8 @@ def _describe(ctx: _FileContext, path: tuple, error) -> str:
     hint = surprise_hint(spot, value)
     suffix = f" ({hint})" if hint and "the key has no value" not in hint else ""
     if isinstance(key, int):
-        return f"each entry of rules must be a mapping with name and expr, got {_kind(value, shown)}{suffix}"
+        listed = "fleet.queries" if path[:2] == ("fleet", "queries") else "rules"
+        return f"each entry of {listed} must be a mapping with name and expr, got {_kind(value, shown)}{suffix}"
     if key is None:
         return f"a rule file must be a mapping with rules: (and optionally scrape:), got {_kind(value, shown)}"
     if key in _DURATION_KEYS:
@@ -460,8 +468,8 @@ def _describe(ctx: _FileContext, path: tuple, error) -> str:
             f"name: {shown} is not a valid rule name; use letters, digits and _ . : -, starting with a letter "
             f"or _, at most 128 characters"
         )
-    if validator == "pattern" and key == "endpoint":
-        return f"endpoint: {shown} is not an http:// or https:// URL"
+    if validator == "pattern" and key in ("endpoint", "url"):
+        return f"{key}: {shown} is not an http:// or https:// URL"
     if validator == "minLength":
         return f"{key}: must not be empty"
     if validator == "minimum":

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from exporter.config.fleet_config import FleetConfig
 from exporter.config.scrape_config import ScrapeConfig
 from exporter.promql import CompiledExpr
 
@@ -56,6 +57,7 @@ class RuleSet:
     scrape: ScrapeConfig = ScrapeConfig()
     sha256: str = ""
     files: tuple[str, ...] = ()
+    fleet: FleetConfig | None = None  # the optional fleet: block (exporter/config/fleet_config.py)
 
     @cached_property  # read every cycle to select lines before parsing
     def metric_names(self) -> frozenset[str] | None:

@@ -9,6 +9,7 @@ side is fine while the other side's families are all there.
 import difflib
 import re
 
+from exporter.config.fleet_config import SERIES_PREFIX as FLEET_PREFIX
 from exporter.promql.selectors import MatrixSelector, VectorSelector
 
 _ENGINE_PREFIX = re.compile(r"^[a-zA-Z0-9]+[:_]")
@@ -47,7 +48,9 @@ def _absent(node, present: set[str]) -> set[str]:
     if isinstance(node, MatrixSelector):
         node = node.selector
     if isinstance(node, VectorSelector):
-        return {node.name} if node.name is not None and node.name not in present else set()
+        # fleet:<name> series come from the fleet view (Prometheus), never from the server's page
+        name = node.name
+        return {name} if name is not None and name not in present and not name.startswith(FLEET_PREFIX) else set()
     if getattr(node, "op", None) == "or" and hasattr(node, "lhs"):
         left, right = _absent(node.lhs, present), _absent(node.rhs, present)
         return left | right if left and right else set()

@@ -20,10 +20,12 @@ from exporter.config.errors import ConfigError, Problem
 from exporter.config.settings import Settings, check_scrape, effective_scrape, redact_url
 from exporter.core import engine, policy
 from exporter.core.decision import STARTING, TERMINATING, Decision, ReloadStatus, ScrapeStatus, frozen
+from exporter.core.fleet_view import guard_inputs
 from exporter.core.history import History
 from exporter.core.scrape import Scraper
 from exporter.rules import ruleset_diff
 from exporter.rules.model import RuleSet
+from exporter.serve.fleet_poller import FleetLink
 from exporter.serve.rule_logs import RuleLogs
 
 log = logging.getLogger("llm_healthcheck")
@@ -111,13 +113,20 @@ class RulesSource:
 
 class Evaluator:
     def __init__(
-        self, settings: Settings, source: RulesSource | None = None, *, clock=SystemClock, scraper_factory=Scraper
+        self,
+        settings: Settings,
+        source: RulesSource | None = None,
+        *,
+        clock=SystemClock,
+        scraper_factory=Scraper,
+        fleet: FleetLink | None = None,
     ):
         """Loads the rules at once; a ConfigError here is a startup error for the caller."""
         self.settings = settings
         self.source = source or RulesSource(settings)
         self.clock = clock
         self._scraper_factory = scraper_factory
+        self._fleet = fleet or FleetLink(clock)  # the fleet: block's queries, on a thread of their own
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
@@ -157,6 +166,7 @@ class Evaluator:
                 config,
                 unevaluated,
                 reload=self._reload,
+                fleet=self._fleet.for_cycle(self._history, self.clock.time())[1],
             )
         )
         log.info(
@@ -171,12 +181,14 @@ class Evaluator:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="evaluator", daemon=True)
         self._thread.start()
+        self._fleet.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
         self._scraper.close()
+        self._fleet.stop()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -195,10 +207,11 @@ class Evaluator:
         now = self.clock.time()
         ruleset, config = self.ruleset, self.config
         result = self._scraper.scrape(ruleset.metric_names)
+        history, fleet = self._fleet.for_cycle(self._history, now)  # fleet:<name> beside the scrape
         eval_started = self.clock.monotonic()
         if result.ok and not result.empty:
             self._series_dropped += self._history.record(now, result.samples)
-            self._state, statuses = engine.evaluate(ruleset, self._history, self._state, now)
+            self._state, statuses = engine.evaluate(ruleset, history, self._state, now)
         else:
             why = "no fresh data: " + (result.error or "empty body")
             self._state, statuses = engine.hold(ruleset, self._state, now, why)
@@ -207,7 +220,12 @@ class Evaluator:
         self._scrape = self._next_scrape_status(result, now)
         self._rule_logs.record(statuses, result.samples if result.ok and not result.empty else None)
         verdict = policy.decide(
-            statuses, self._scrape, config, previous_ready=self.decision.ready, terminating=self._terminating
+            statuses,
+            self._scrape,
+            config,
+            previous_ready=self.decision.ready,
+            terminating=self._terminating,
+            **guard_inputs(fleet),
         )
         self._cycle += 1
         decision = Decision(
@@ -228,6 +246,7 @@ class Evaluator:
             self._history.series_count,
             self._series_dropped,
             verdict.fail_open,
+            fleet,
         )
         self._publish(decision)
         self._last_cycle_end = self.clock.monotonic()
@@ -357,6 +376,7 @@ class Evaluator:
             if old is not None:
                 self._scraper.close()
             self._scraper = self._scraper_factory(config.endpoint, config.timeout, self.settings.max_body_bytes)
+        self._fleet.install(ruleset.fleet, self._retention(ruleset), self.settings.history_max_series)
 
     def _check_config(self, ruleset: RuleSet):
         config = effective_scrape(self.settings, ruleset.scrape)

@@ -7,6 +7,7 @@ import math
 
 from exporter.config.settings import redact_url
 from exporter.core.decision import TERMINATING, Decision
+from exporter.serve.fleet_explain import fleet_document, fleet_lines
 from exporter.serve.verbose_lines import reload_line, rule_line
 
 BOUNDS = ("above", "below", "recover_below", "recover_above")
@@ -17,6 +18,7 @@ def verbose_lines(decision: Decision) -> list[str]:
     if decision.phase == TERMINATING:
         lines.append("[-] shutdown: terminating")
     lines.append(_scrape_line(decision))
+    lines.extend(fleet_lines(decision))
     reload = reload_line(decision)
     if reload:
         lines.append(reload)
@@ -43,6 +45,8 @@ def health_document(decision: Decision) -> dict:
         "phase": decision.phase,
         "time": decision.time,
         "scrape": scrape_document(decision),
+        "fail_open": decision.fail_open,
+        "fleet": fleet_document(decision),
         "rules": [rule_document(status, decision.time) for status in decision.rules],
     }
 
@@ -59,6 +63,7 @@ def rules_document(decision: Decision) -> dict:
             "last_error": decision.reload.last_error,
         },
         "scrape": scrape_document(decision),
+        "fleet": fleet_document(decision),
         "rules": [rule_document(status, decision.time) for status in decision.rules],
     }
 

@@ -8,6 +8,8 @@ only when that list changes, and one line when data comes back. Nothing is repea
 
 import logging
 
+from exporter.config.fleet_config import SERIES_PREFIX as FLEET_PREFIX
+
 log = logging.getLogger("llm_healthcheck")
 
 
@@ -29,12 +31,14 @@ class NoDataReporter:
             if on_page is None:
                 on_page = {value for labels, _ in samples for key, value in labels if key == "__name__"}
             wanted = status.rule.expr.metric_names or frozenset()
-            absent = tuple(sorted(wanted - on_page))
+            absent = tuple(sorted(n for n in wanted - on_page if not n.startswith(FLEET_PREFIX)))
             if self._absent.get(name) == absent:
                 continue
             self._absent[name] = absent
             if absent:
                 message = f"no data: metric families absent from the page: {', '.join(absent)}"
+            elif any(n.startswith(FLEET_PREFIX) for n in wanted):
+                message = "no data: the fleet view has no series for it yet, or its selectors match none"
             else:
                 message = "no data: every metric family it reads is on the page, but no series matches its selectors"
             log.warning(

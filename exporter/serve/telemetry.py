@@ -14,6 +14,7 @@ from exporter import __version__
 from exporter.core.engine import STATES
 from exporter.core.scrape import FAILURE_REASONS
 from exporter.serve.explain import BOUNDS
+from exporter.serve.fleet_telemetry import fleet_families
 
 PREFIX = "llm_healthcheck_"
 READINESS = ("ready", "unready")
@@ -28,6 +29,7 @@ class DecisionCollector:
         d = self._current()
         yield _gauge("ready", "1 when /health answers 200, else 0.", float(d.ready))
         yield from _rule_families(d)
+        yield from fleet_families(d)
 
         yield _counter(
             "readiness_transitions",

@@ -39,6 +39,20 @@ OWN_METRICS = frozenset(
         "rules_reloads_total",
         "rules_info",
         "build_info",
+        "fail_open",
+    )
+)
+# Exported only by a sidecar whose rules have a fleet: block (docs/rules.md, "Fleet view"): the
+# alerts and dashboard may read them, a sidecar without the block does not serve them.
+FLEET_METRICS = frozenset(
+    "llm_healthcheck_" + name
+    for name in (
+        "fleet_query_success",
+        "fleet_query_duration_seconds",
+        "fleet_last_success_timestamp_seconds",
+        "fleet_query_failures_total",
+        "fleet_pods",
+        "fleet_unready",
     )
 )
 
