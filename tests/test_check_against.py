@@ -22,6 +22,11 @@ def run_check(*args):
     )
 
 
+def _line_of(path, text: str) -> int:
+    """1-based number of the first line that is exactly `text`."""
+    return path.read_text().splitlines().index(text) + 1
+
+
 def vllm_families() -> set[str]:
     text = (REPO / "rules" / "vllm.yaml").read_text()
     return set(re.findall(r"vllm:[a-zA-Z0-9_:]+", text))
@@ -37,9 +42,10 @@ def test_vllm_pack_against_a_tgi_page_lists_every_vllm_family():
         assert re.match(r'^rules/vllm\.yaml:\d+:\d+: rule "vllm_\w+": warning: metric family "vllm:', line), line
         assert "did you mean tgi_" in line or line.endswith("the page has no similar name"), line
     waiting = next(line for line in warnings if '"vllm:num_requests_waiting"' in line)
+    expr_line = _line_of(REPO / "rules" / "vllm.yaml", "    expr: sum(vllm:num_requests_waiting)")
     assert waiting == (
-        'rules/vllm.yaml:22:11: rule "vllm_queue_saturated": warning: metric family "vllm:num_requests_waiting" '
-        "is absent from the page; did you mean tgi_queue_size?"
+        f'rules/vllm.yaml:{expr_line}:11: rule "vllm_queue_saturated": warning: metric family '
+        '"vllm:num_requests_waiting" is absent from the page; did you mean tgi_queue_size?'
     )
     running = next(line for line in warnings if '"vllm:num_requests_running"' in line)
     assert running.endswith("did you mean tgi_batch_current_size?")

@@ -59,7 +59,8 @@ def run(args) -> int:
     overrides = {
         "RULES_PATH": args.rules or args.rules_flag,
         "SCRAPE_TIMEOUT": args.timeout,
-        "SCRAPE_INTERVAL": args.scrape_interval if args.watch else "1h",
+        # one scrape only without --watch: the longest interval, so any sane --timeout fits below it
+        "SCRAPE_INTERVAL": args.scrape_interval if args.watch else "10m",
         "FAILURE_THRESHOLD": "1",
     }
     if args.endpoint:

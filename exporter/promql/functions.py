@@ -3,10 +3,10 @@
 import math
 import operator
 from bisect import bisect_right
-from datetime import UTC, datetime
 
 from exporter.promql.numeric import EPS
 
+from . import dates
 from . import labels as L
 from .histogram import Plan as HistogramPlan
 from .histogram import histogram_quantile
@@ -112,6 +112,10 @@ def extrapolated_vector(series_list, start, end, rng, is_counter, is_rate) -> li
 
 
 # name -> (is_counter, is_rate) of the functions extrapolated_vector computes
+# Prometheus anchors predict_linear's prediction at the evaluation time even when the range
+# selector has an offset (`predict_linear(x[5m] offset 1m, 60)` predicts 60 s after now, from
+# data that ends a minute ago), so these get the evaluation time as `end`.
+ANCHORED_AT_EVALUATION = frozenset({"predict_linear"})
 EXTRAPOLATED = {"rate": (True, True), "increase": (True, False), "delta": (False, False)}
 
 
@@ -185,6 +189,7 @@ def _deriv(times, values, start, end, rng, params):
 
 
 def _predict_linear(times, values, start, end, rng, params):
+    """`end` here is the evaluation time, not the window's end (see ANCHORED_AT_EVALUATION)."""
     if len(values) < 2:
         return None
     slope, intercept = _linear_regression(times, values, end)
@@ -444,35 +449,12 @@ def sort_vector(vector: list, descending: bool) -> list:
     return sorted(vector, key=lambda s: (s[1] != s[1], s[1] if s[1] == s[1] else 0.0))
 
 
-def _utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(int(seconds), tz=UTC)
+# name -> the name: the fields are computed in dates.py, exactly as Prometheus' Go code does.
+DATE_FUNCTIONS = {name: name for name in dates.NAMES}
 
 
-def _days_in_month(t: datetime) -> float:
-    if t.month == 12:
-        return 31.0
-    return float((t.replace(day=1, month=t.month + 1) - t.replace(day=1)).days)
-
-
-DATE_FUNCTIONS = {
-    "day_of_month": lambda t: float(t.day),
-    "day_of_week": lambda t: float(t.isoweekday() % 7),
-    "day_of_year": lambda t: float(t.timetuple().tm_yday),
-    "days_in_month": _days_in_month,
-    "hour": lambda t: float(t.hour),
-    "minute": lambda t: float(t.minute),
-    "month": lambda t: float(t.month),
-    "year": lambda t: float(t.year),
-}
-
-
-def date_value(fn, seconds: float) -> float:
-    if not math.isfinite(seconds):
-        return NAN
-    try:
-        return fn(_utc(seconds))
-    except (OverflowError, ValueError, OSError):
-        return NAN
+def date_value(fn: str, seconds: float) -> float:
+    return dates.date_field(fn, seconds)
 
 
 __all__ = [

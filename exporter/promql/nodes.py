@@ -130,6 +130,8 @@ class RangeFunction:
             )
             return _unique(out) if self.check_unique else out
         impl = self.impl
+        if self.name in functions.ANCHORED_AT_EVALUATION:
+            end = ctx.at
         out = []
         for series, times, values in self.matrix.windows(ctx):
             value = impl(times, values, start, end, rng, params)

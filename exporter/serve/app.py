@@ -4,6 +4,8 @@ import falcon
 
 from exporter.serve import probe_answer
 from exporter.serve.explain import health_document, rules_document, verbose_lines
+from exporter.serve.load_page import LoadResource
+from exporter.serve.status_http import PATHS, add_status_routes, attach_publisher, status_answer
 from exporter.serve.telemetry import render
 
 TEXT = probe_answer.TEXT
@@ -101,9 +103,10 @@ class ProbeFastPath:
     handing the connection to a thread (exporter/serve/probe_worker.py).
     """
 
-    def __init__(self, evaluator, app: falcon.App):
+    def __init__(self, evaluator, app: falcon.App, status=None):
         self._evaluator = evaluator
         self.app = app  # the Falcon app, for callers that need it
+        self.status = status  # exporter.serve.status.StatusPublisher: `/` and /api/v1/status as bytes
 
     def __call__(self, environ, start_response):
         if (
@@ -115,7 +118,15 @@ class ProbeFastPath:
             status, headers, body = self.probe_answer()
             start_response(status, list(headers))
             return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+        if environ.get("PATH_INFO") in PATHS and environ.get("REQUEST_METHOD") in probe_answer.METHODS and self.status:
+            status, headers, body = self.page_answer(environ["PATH_INFO"], environ.get("QUERY_STRING", ""))
+            start_response(status, list(headers))
+            return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
         return self.app(environ, start_response)
+
+    def page_answer(self, path: str, query: str = "") -> tuple:
+        """(status, headers, body) of the status page or its JSON, pre-rendered bytes."""
+        return status_answer(self.status, path, query)
 
     def probe_answer(self) -> tuple:
         """(status, headers, body) of the plain probe for the current decision."""
@@ -128,5 +139,8 @@ def create_app(evaluator, registry, enable_reload: bool = False) -> ProbeFastPat
     app.add_route("/livez", LivezResource(evaluator))
     app.add_route("/metrics", MetricsResource(registry))
     app.add_route("/rules", RulesResource(evaluator))
+    app.add_route("/load", LoadResource(evaluator))
     app.add_route("/-/reload", ReloadResource(evaluator, enable_reload))
-    return ProbeFastPath(evaluator, app)
+    status = attach_publisher(evaluator)
+    add_status_routes(app, status)
+    return ProbeFastPath(evaluator, app, status)

@@ -16,13 +16,15 @@ import time as _time
 from collections import Counter
 from dataclasses import replace
 
-from exporter.config.errors import ConfigError, Problem
+from exporter.config.errors import ConfigError, Problem, unexpected
 from exporter.config.settings import Settings, check_scrape, effective_scrape, redact_url
-from exporter.core import engine, policy
+from exporter.core import engine, load_score, policy
 from exporter.core.decision import STARTING, TERMINATING, Decision, ReloadStatus, ScrapeStatus, frozen
 from exporter.core.fleet_view import guard_inputs
 from exporter.core.history import History
+from exporter.core.memory_bounds import HISTORY_MAX_LABEL_BYTES, series_cap
 from exporter.core.scrape import Scraper
+from exporter.rules import files as rule_files
 from exporter.rules import ruleset_diff
 from exporter.rules.model import RuleSet
 from exporter.serve.fleet_poller import FleetLink
@@ -31,7 +33,6 @@ from exporter.serve.rule_logs import RuleLogs
 log = logging.getLogger("llm_healthcheck")
 
 HISTORY_MARGIN_SECONDS = 60.0  # kept beyond the longest range selector
-RELOAD_RESULTS = ("success", "failure")
 
 
 class SystemClock:
@@ -100,15 +101,10 @@ class RulesSource:
             return None
         from exporter.rules import loader as ruleset
 
-        digest = hashlib.sha256()
         try:
-            for name in ruleset.resolve_rule_files(self.path):
-                digest.update(name.encode() + b"\0")
-                with open(name, "rb") as handle:
-                    digest.update(handle.read())
+            return rule_files.fingerprint(ruleset.resolve_rule_files(self.path))
         except (ConfigError, OSError) as err:
-            digest.update(f"unreadable: {err}".encode())
-        return digest.hexdigest()
+            return hashlib.sha256(f"unreadable: {err}".encode()).hexdigest()
 
 
 class Evaluator:
@@ -135,13 +131,15 @@ class Evaluator:
         self._reload_generation = 0
         self._reload_finished = False
         self._terminating = False
+        self.listeners: list = []  # called with each published decision, after it is swapped in (the status page)
 
         ruleset, self._fingerprint = self.source.load()
         config = self._check_config(ruleset)
         self._failed_fingerprint = None
         self._install(ruleset, config)
         self._state = engine.initial_state()
-        self._history = History(self._retention(ruleset), settings.history_max_series)
+        self._history = History(self._retention(ruleset), settings.history_max_series, HISTORY_MAX_LABEL_BYTES)
+        self._bound_history()
         self._series_dropped = 0
         self._scrape = ScrapeStatus()
         self._rule_transitions = Counter()
@@ -227,6 +225,7 @@ class Evaluator:
             terminating=self._terminating,
             **guard_inputs(fleet),
         )
+        load = load_score.next_score(ruleset.score, self.decision, self._history, now, result, self._scrape, config)
         self._cycle += 1
         decision = Decision(
             verdict.ready,
@@ -247,6 +246,8 @@ class Evaluator:
             self._series_dropped,
             verdict.fail_open,
             fleet,
+            self._history.evicted,
+            load,
         )
         self._publish(decision)
         self._last_cycle_end = self.clock.monotonic()
@@ -288,11 +289,15 @@ class Evaluator:
                 self._readiness_transitions["ready" if decision.ready else "unready"] += 1
                 log.info("readiness -> %s: %s", "ready" if decision.ready else "unready", decision.reason)
             self.decision = replace(decision, readiness_transitions=frozen(self._readiness_transitions))
+        for listener in self.listeners:  # outside the lock: rendering must not delay terminate()
+            listener(self.decision)
 
     # ---- liveness and shutdown ------------------------------------------------------------
 
     def alive(self) -> bool:
-        """The loop finished a cycle within 3 intervals plus the timeout."""
+        """The loop thread runs and finished a cycle within 3 intervals plus the timeout."""
+        if self._thread is not None and not self._thread.is_alive() and not self._stop.is_set():
+            return False  # the loop thread is gone: nothing will ever publish again
         limit = 3 * self.config.interval + self.config.timeout
         return self.clock.monotonic() - self._last_cycle_end <= limit
 
@@ -340,7 +345,8 @@ class Evaluator:
         try:
             ruleset, fingerprint = self.source.load()
             config = self._check_config(ruleset)
-        except ConfigError as err:
+        except Exception as error:  # a loader bug must count as a failed reload too
+            err = error if isinstance(error, ConfigError) else unexpected(self.source.path or "rules", error)
             self._reloads["failure"] += 1
             self._failed_fingerprint = getattr(err, "fingerprint", fingerprint)
             self._reload = ReloadStatus(False, self._reload.last_success, str(err), frozen(self._reloads))
@@ -354,6 +360,7 @@ class Evaluator:
             changes = ruleset_diff.describe(self.ruleset, ruleset)
             self._install(ruleset, config)
             self._history.retention_seconds = self._retention(ruleset)
+            self._bound_history()
             self._reload = ReloadStatus(True, self.clock.time(), "", frozen(self._reloads))
             log.info("rules reloaded: %d rule(s), sha256 %s: %s", len(ruleset.rules), ruleset.sha256[:12], changes)
             ok = True
@@ -390,6 +397,13 @@ class Evaluator:
         names = {rule.name for rule in self.ruleset.rules}
         for key in [k for k in self._rule_transitions if k[0] not in names]:
             del self._rule_transitions[key]
+
+    def _bound_history(self) -> None:
+        # The sample budget caps the series at this interval and range; the scrape refuses a
+        # page with more selected samples than the history could hold.
+        cap = series_cap(self.settings.history_max_series, self._history.retention_seconds, self.config.interval)
+        self._history.max_series = cap
+        self._scraper.max_samples = cap
 
     @staticmethod
     def _retention(ruleset: RuleSet) -> float:

@@ -8,6 +8,7 @@ import math
 from exporter.config.settings import redact_url
 from exporter.core.decision import TERMINATING, Decision
 from exporter.serve.fleet_explain import fleet_document, fleet_lines
+from exporter.serve.load_page import load_document, load_line
 from exporter.serve.verbose_lines import reload_line, rule_line
 
 BOUNDS = ("above", "below", "recover_below", "recover_above")
@@ -23,6 +24,8 @@ def verbose_lines(decision: Decision) -> list[str]:
     if reload:
         lines.append(reload)
     lines.extend(rule_line(status, decision.time) for status in decision.rules)
+    if decision.ruleset.score is not None:  # without one, the load only mirrors readiness
+        lines.append(load_line(decision))
     lines.append(f"{'ready' if decision.ready else 'unready'}: {decision.reason}")
     return lines
 
@@ -47,6 +50,7 @@ def health_document(decision: Decision) -> dict:
         "scrape": scrape_document(decision),
         "fail_open": decision.fail_open,
         "fleet": fleet_document(decision),
+        "load": load_document(decision),
         "rules": [rule_document(status, decision.time) for status in decision.rules],
     }
 
@@ -64,6 +68,7 @@ def rules_document(decision: Decision) -> dict:
         },
         "scrape": scrape_document(decision),
         "fleet": fleet_document(decision),
+        "score": load_document(decision),
         "rules": [rule_document(status, decision.time) for status in decision.rules],
     }
 
