@@ -15,7 +15,8 @@ from exporter.config.errors import ConfigError
 from exporter.config.settings import load_settings
 from exporter.rules.loader import load_rules
 from exporter.serve.app import create_app
-from exporter.serve.evaluator import Evaluator, RulesSource
+from exporter.serve.evaluator import Evaluator
+from exporter.serve.rules_source import RulesSource
 from exporter.serve.telemetry import build_registry
 
 DIGITS_400 = "9" * 400

@@ -8,15 +8,13 @@ Reloads happen only on this thread (a poll every reload_interval by content hash
 POST /-/reload merely ask for one), so a rule set is never swapped in the middle of a cycle.
 """
 
-import hashlib
 import logging
-import os
 import threading
 import time as _time
 from collections import Counter
 from dataclasses import replace
 
-from exporter.config.errors import ConfigError, Problem, unexpected
+from exporter.config.errors import ConfigError, unexpected
 from exporter.config.settings import Settings, check_scrape, effective_scrape, redact_url
 from exporter.core import engine, load_score, policy
 from exporter.core.decision import STARTING, TERMINATING, Decision, ReloadStatus, ScrapeStatus, frozen
@@ -24,11 +22,11 @@ from exporter.core.fleet_view import guard_inputs
 from exporter.core.history import History
 from exporter.core.memory_bounds import HISTORY_MAX_LABEL_BYTES, series_cap
 from exporter.core.scrape import Scraper
-from exporter.rules import files as rule_files
 from exporter.rules import ruleset_diff
 from exporter.rules.model import RuleSet
 from exporter.serve.fleet_poller import FleetLink
 from exporter.serve.rule_logs import RuleLogs
+from exporter.serve.rules_source import RulesSource
 
 log = logging.getLogger("llm_healthcheck")
 
@@ -38,73 +36,6 @@ HISTORY_MARGIN_SECONDS = 60.0  # kept beyond the longest range selector
 class SystemClock:
     time = staticmethod(_time.time)
     monotonic = staticmethod(_time.monotonic)
-
-
-class RulesSource:
-    """Where rules come from: a file/directory (reloadable) or the seed's env vars."""
-
-    LOAD_ATTEMPTS = 5
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.path = settings.rules_path
-
-    def load(self) -> tuple[RuleSet, str | None]:
-        """The rules and the fingerprint of exactly the content they were read from.
-
-        Files are read one after another, so a ConfigMap swap in the middle could yield a mix
-        of two versions; the version is taken before and after (see _version), and a read that
-        straddled a change is thrown away and repeated. A ConfigError carries the fingerprint
-        of the broken content (None when the files never held still), so the same broken
-        content is not retried on every poll but a newer version is.
-        """
-        from exporter.rules import loader as ruleset
-
-        if self.path is None:
-            return ruleset.seed_ruleset(self.settings.metric_to_check, self.settings.metric_threshold), None
-        for _ in range(self.LOAD_ATTEMPTS):
-            before = self._version()
-            try:
-                loaded = ruleset.load_rules([self.path])
-            except ConfigError as err:
-                if self._version() == before:
-                    err.fingerprint = before[1]
-                    raise
-                continue
-            if self._version() == before:
-                return loaded, before[1]
-        err = ConfigError(
-            [
-                Problem(
-                    self.path,
-                    message=f"rule files changed while being read, "
-                    f"{self.LOAD_ATTEMPTS} times in a row; retrying at the next poll",
-                )
-            ]
-        )
-        err.fingerprint = None
-        raise err
-
-    def _version(self) -> tuple:
-        """What must not change during a read: the content, and for a ConfigMap volume the
-        `..data` link, whose target is a new directory name on every update, so a swap and a
-        swap back during one read (same content before and after) is still noticed."""
-        try:
-            link = os.readlink(os.path.join(self.path, "..data"))
-        except OSError:
-            link = None
-        return link, self.fingerprint()
-
-    def fingerprint(self) -> str | None:
-        """Content hash of the resolved files; works across Kubernetes' ..data symlink swap."""
-        if self.path is None:
-            return None
-        from exporter.rules import loader as ruleset
-
-        try:
-            return rule_files.fingerprint(ruleset.resolve_rule_files(self.path))
-        except (ConfigError, OSError) as err:
-            return hashlib.sha256(f"unreadable: {err}".encode()).hexdigest()
 
 
 class Evaluator:
