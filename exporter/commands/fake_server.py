@@ -10,8 +10,11 @@ HELP = """Serve /metrics like a real TGI, vLLM or SGLang server, driven by a que
 
 Requests arrive as a Poisson process whose rate follows --profile (or --rate, or
 --rate-csv time,rate); the model of a continuous-batching server turns them into
-queue size, batch size, KV-cache usage, counters and latency histograms. GET /state
-shows the model as JSON. Stops cleanly on SIGTERM or SIGINT."""
+queue size, batch size, KV-cache usage, counters and latency histograms. Real
+requests (POST /v1/completions, POST /generate) enter the same model and are held for
+the modelled time; --rate 0 serves only those. GET /state shows the model as JSON;
+GET/POST /control reads or sets the arrival rate, KV-cache capacity and faults (slow,
+stall) at run time (docs/testbed.md). Stops cleanly on SIGTERM or SIGINT."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     load.add_argument("--profile", choices=sorted(NAMED), help="named load profile (default steady)")
     load.add_argument("--rate", type=float, metavar="REQ_PER_S", help="constant arrival rate")
     load.add_argument("--rate-csv", type=Path, metavar="FILE", help="CSV of time,rate rows (seconds since start)")
+    parser.add_argument("--name", default="fake-server", help="this pod's name, sent in X-Served-By")
     parser.add_argument("--seed", type=int, help="random seed (default: the profile's own, else 1)")
     parser.add_argument("--max-batch-size", type=int, help="running batch limit (default 16)")
     parser.add_argument("--model-name", help="model_name label for vLLM and SGLang")
@@ -80,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
     simulated = SimulatedServer(args.engine, rate, config, seed)
     try:
-        httpd = serve(args.host, args.port, simulated)
+        httpd = serve(args.host, args.port, simulated, args.name)
     except OSError as err:
         return _fail(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}")
 
