@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     load.add_argument("--profile", choices=sorted(NAMED), help="named load profile (default steady)")
     load.add_argument("--rate", type=float, metavar="REQ_PER_S", help="constant arrival rate")
     load.add_argument("--rate-csv", type=Path, metavar="FILE", help="CSV of time,rate rows (seconds since start)")
+    parser.add_argument(
+        "--scenario",
+        metavar="SCENARIO",
+        help="take engine and server model from this scenario (file or shipped name); see --region",
+    )
+    parser.add_argument("--region", help="which region's model of --scenario (default: its first region)")
     parser.add_argument("--name", default="fake-server", help="this pod's name, sent in X-Served-By")
     parser.add_argument("--seed", type=int, help="random seed (default: the profile's own, else 1)")
     parser.add_argument("--max-batch-size", type=int, help="running batch limit (default 16)")
@@ -70,15 +76,21 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         seed = args.seed
     config = ModelConfig()
+    if args.scenario:
+        found = _scenario_model(args.scenario, args.region)
+        if isinstance(found, str):
+            return _fail(found)
+        args.engine, config = found
     try:
         if args.max_batch_size is not None:
             config = replace(config, max_batch_size=args.max_batch_size)
         if args.model_name:
             config = replace(config, model_name=args.model_name)
         limit = args.max_concurrent_requests
-        if limit is None and args.engine == "tgi":
+        if limit is None and args.engine == "tgi" and not args.scenario:
             limit = 128
-        config = replace(config, max_concurrent_requests=limit)
+        if limit is not None or not args.scenario:  # a scenario's model keeps its own limit
+            config = replace(config, max_concurrent_requests=limit)
     except ValueError as err:
         return _fail(str(err))
 
@@ -110,3 +122,18 @@ def run(args: argparse.Namespace) -> int:
 def _fail(message: str) -> int:
     print(f"llm-healthcheck fake-server: {message}", file=sys.stderr)
     return 2
+
+
+def _scenario_model(name: str, region: str | None):
+    """(engine, model config) of a scenario region, or a one-line error."""
+    from exporter.config.errors import ConfigError
+    from exporter.sim.scenario import load_scenario, resolve_scenario
+
+    try:
+        scenario = load_scenario(resolve_scenario(name))
+    except ConfigError as err:
+        return str(err.problems[0])
+    for spec in scenario.regions:
+        if region is None or spec.name == region:
+            return scenario.engine, spec.model
+    return f"--region {region!r} is not a region of {scenario.name}: {', '.join(r.name for r in scenario.regions)}"
