@@ -44,6 +44,7 @@ FLAGS = {
         "SHUTDOWN_DRAIN_SECONDS",
         "after SIGTERM, answer 503 this long before exiting (env SHUTDOWN_DRAIN_SECONDS, default 5s)",
     ),
+    "--agent-port": ("AGENT_PORT", "answer HAProxy's agent-check on this TCP port (env AGENT_PORT; off by default)"),
     "--graceful-timeout": ("GRACEFUL_TIMEOUT", "gunicorn's graceful timeout (env GRACEFUL_TIMEOUT, default 20s)"),
 }
 
@@ -82,6 +83,15 @@ def run(args) -> int:
         print(str(err), file=sys.stderr)
         return 1
     install(runtime)
+    if settings.agent_port:
+        from exporter.serve import agent_check
+
+        try:
+            agent_check.listen(settings.bind_host, settings.agent_port)
+        except OSError as err:
+            return _refuse(
+                f"cannot listen on agent port {settings.bind_host}:{settings.agent_port}: {err.strerror or err}"
+            )
 
     app = _GunicornApp(runtime)
     if app.cfg.workers != 1:

@@ -94,7 +94,10 @@ def render_config(
                 if pod.check_port is not None:
                     server += f" check port {pod.check_port}"
                 if pod.agent_port is not None:
-                    server += f" agent-check agent-port {pod.agent_port} agent-inter {_seconds(probe.period)}"
+                    # weight 100, so the agent's percentages show as weights 1..100 in the stats
+                    server += (
+                        f" weight 100 agent-check agent-port {pod.agent_port} agent-inter {_seconds(probe.period)}"
+                    )
                 if tier > 0:
                     server += " backup"
                 lines.append(server)
