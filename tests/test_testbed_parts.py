@@ -12,6 +12,7 @@ from exporter.rules.loader import seed_ruleset
 from exporter.serve import agent_check
 from exporter.sim import haproxy
 from exporter.sim.cluster import simulate
+from exporter.sim.scenario import SCENARIO_DIR as REPO_SCENARIOS
 from exporter.sim.scenario import load_scenario, resolve_scenario
 from exporter.sim.workload import planned_requests
 from tests.support import FAST, Sidecar, Upstream, free_port
@@ -192,3 +193,48 @@ def test_a_taken_agent_port_stops_startup_with_one_line():
     errors = [line for line in sidecar.output.splitlines() if line.startswith("llm-healthcheck: ")]
     assert errors == [f"llm-healthcheck: cannot listen on agent port 127.0.0.1:{port}: Address already in use"]
     assert "Traceback" not in sidecar.output
+
+
+def _testbed_cli(*args: str, env: dict | None = None):
+    import os
+    import sys
+
+    from tests.support import REPO
+
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", "testbed", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_missing_haproxy_is_one_line_saying_how_to_install_it(tmp_path):
+    proc = _testbed_cli("testbed-busy", "--out", str(tmp_path), env={"PATH": str(tmp_path)})
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "llm-healthcheck testbed: haproxy not found on PATH; install it with `apt-get install haproxy` "
+        "(Debian/Ubuntu: HAProxy 2.6)\n"
+    )
+
+
+def test_a_scenario_haproxy_cannot_express_is_one_line(tmp_path):
+    text = (REPO_SCENARIOS / "testbed-spill.yaml").read_text()
+    bad = tmp_path / "proportional.yaml"
+    bad.write_text(
+        text.replace("gateway: {balance: round_robin", "gateway: {spill: proportional, balance: round_robin")
+    )
+    proc = _testbed_cli(str(bad), "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "llm-healthcheck testbed: the testbed maps spill: none_ready onto HAProxy backup servers; "
+        "proportional has no match"
+    ]
+
+
+def test_a_bad_policy_file_is_the_rule_loaders_line(tmp_path):
+    proc = _testbed_cli("testbed-busy", "--policy", str(tmp_path / "missing.yaml"), "--out", str(tmp_path))
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1 and "missing.yaml" in proc.stderr
+    assert "Traceback" not in proc.stderr
