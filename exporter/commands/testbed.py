@@ -98,7 +98,7 @@ def _run_all(scenario, policies, rulesets, balance, args) -> int:
         except TestbedError as err:
             return _fail(f"{err} (logs in {workdir})")
         runs.append(run)
-        rows.append(verdict.testbed_row(run))
+        rows.append(verdict.row_from_testbed(run))
     base = args.out / scenario.name
     written = [Path(f"{base}-testbed.csv"), Path(f"{base}-requests.csv"), Path(f"{base}-timeline.csv")]
     written.append(Path(f"{base}-haproxy.cfg"))
@@ -109,7 +109,7 @@ def _run_all(scenario, policies, rulesets, balance, args) -> int:
     print(format_title(scenario, balance, "testbed (real HAProxy, real sidecars)"))
     print(verdict.format_table(rows, "")[1:])
     if args.compare_sim:
-        sims = [verdict.sim_row(scenario, rs, p.label, args.timeout) for p, rs in zip(policies, rulesets)]
+        sims = [verdict.row_from_sim(scenario, rs, p.label, args.timeout) for p, rs in zip(policies, rulesets)]
         print()
         print(verdict.format_table(sims, format_title(scenario, scenario.balance, "simulator (same requests)")))
         print()

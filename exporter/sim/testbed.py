@@ -55,6 +55,8 @@ class Sample:
 
 @dataclass
 class TestbedRun:
+    __test__ = False  # a result, not a pytest class
+
     scenario: Scenario
     policy: Policy
     balance: str

@@ -43,7 +43,7 @@ class Row:
         return 100.0 * self.lost / self.requests if self.requests else math.nan
 
 
-def testbed_row(run: TestbedRun) -> Row:
+def row_from_testbed(run: TestbedRun) -> Row:
     outcomes = run.outcomes
     ok = sorted(o.latency for o in outcomes if o.ok)
     refused = sum(o.status == "429" for o in outcomes)
@@ -78,7 +78,7 @@ def _lb_view(run: TestbedRun) -> tuple[int, float]:
     return flips, unready
 
 
-def sim_row(scenario: Scenario, ruleset, label: str, timeout: float) -> Row:
+def row_from_sim(scenario: Scenario, ruleset, label: str, timeout: float) -> Row:
     result = simulate(scenario, ruleset, label)
     end = run_length(scenario)
     for pod in result.pods:
