@@ -72,8 +72,9 @@ def run(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         return _fail(f"cannot create {args.out}: {err.strerror or err}")
-    balance = args.balance or scenario.balance
-    return _run_all(scenario, policies, rulesets, balance, args)
+    if args.balance:  # the simulator then balances the same way
+        scenario = replace(scenario, balance=args.balance)
+    return _run_all(scenario, policies, rulesets, scenario.balance, args)
 
 
 def _run_all(scenario, policies, rulesets, balance, args) -> int:
@@ -111,7 +112,7 @@ def _run_all(scenario, policies, rulesets, balance, args) -> int:
     if args.compare_sim:
         sims = [verdict.row_from_sim(scenario, rs, p.label, args.timeout) for p, rs in zip(policies, rulesets)]
         print()
-        print(verdict.format_table(sims, format_title(scenario, scenario.balance, "simulator (same requests)")))
+        print(verdict.format_table(sims, format_title(scenario, balance, "simulator (same requests)")))
         print()
         print(verdict.format_side_by_side(rows, sims, "testbed vs simulator"))
         written.append(Path(f"{base}-sim.csv"))
