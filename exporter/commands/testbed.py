@@ -104,8 +104,8 @@ def _run_all(scenario, policies, rulesets, balance, args) -> int:
     written = [Path(f"{base}-testbed.csv"), Path(f"{base}-requests.csv"), Path(f"{base}-timeline.csv")]
     written.append(Path(f"{base}-haproxy.cfg"))
     verdict.write_rows_csv(rows, written[0])
-    _concat(runs, verdict.write_requests_csv, written[1])
-    _concat(runs, verdict.write_timeline_csv, written[2])
+    verdict.write_requests_csv(runs, written[1])
+    verdict.write_timeline_csv(runs, written[2])
     written[3].write_text(runs[-1].config_text + "\n")
     print(format_title(scenario, balance, "testbed (real HAProxy, real sidecars)"))
     print(verdict.format_table(rows, "")[1:])
@@ -124,18 +124,6 @@ def _run_all(scenario, policies, rulesets, balance, args) -> int:
 
 def format_title(scenario, balance, what) -> str:
     return f"{what}: scenario {scenario.name}, {scenario.replicas} pods, {balance}, {scenario.duration:g}s"
-
-
-def _concat(runs, writer, path) -> None:
-    """One CSV for all policies: each run's rows after the first run's header."""
-    import tempfile
-
-    with open(path, "w") as out:
-        for i, run in enumerate(runs):
-            with tempfile.NamedTemporaryFile("r+", suffix=".csv") as part:
-                writer(run, part.name)
-                lines = Path(part.name).read_text().splitlines(keepends=True)
-            out.writelines(lines if i == 0 else lines[1:])
 
 
 def _policy(text: str):

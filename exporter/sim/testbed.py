@@ -15,6 +15,7 @@ itself is bounded by the scenario's length plus one request timeout: nothing out
 import ctypes
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -98,10 +99,13 @@ def run_testbed(
     workdir.mkdir(parents=True, exist_ok=True)
     children: list[subprocess.Popen] = []
     logs: list = []
+    sockdir = None
     try:
         pods = _start_pods(scenario, policy, ruleset, workdir, children, logs, agent)
         fronts = [_free_port() for _ in scenario.regions]
-        sock = tempfile.mktemp(prefix="llm-hc-haproxy-", suffix=".sock", dir="/tmp")
+        # A short path of its own: a unix socket path must fit in 108 bytes, --out may not.
+        sockdir = tempfile.mkdtemp(prefix="llm-hc-haproxy-")
+        sock = os.path.join(sockdir, "stats.sock")
         text = haproxy.render_config(scenario, pods, fronts, sock, balance, timeout)
         cfg = workdir / "haproxy.cfg"
         cfg.write_text(text + "\n")
@@ -134,6 +138,8 @@ def run_testbed(
         _stop_all(children)
         for handle in logs:
             handle.close()
+        if sockdir is not None:
+            shutil.rmtree(sockdir, ignore_errors=True)
 
 
 def _start_pods(scenario, policy, ruleset, workdir, children, logs, agent) -> list[haproxy.Pod]:

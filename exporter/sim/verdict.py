@@ -185,21 +185,25 @@ def write_rows_csv(rows: list[Row], path) -> None:
             writer.writerow(list(astuple(row)) + [f"{row.lost_pct:.3f}"])
 
 
-def write_requests_csv(run: TestbedRun, path) -> None:
-    names = run.scenario.regions
+def write_requests_csv(runs: list[TestbedRun], path) -> None:
+    """Every request of every policy's run: when it was due, what came back, from which pod."""
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["policy", "at", "region", "status", "latency_seconds", "server", "lag_seconds"])
-        for o in run.outcomes:
-            writer.writerow(
-                [run.policy.label, f"{o.at:.4f}", names[o.region].name, o.status, f"{o.latency:.4f}", o.server]
-                + [f"{o.lag:.4f}"]
-            )
+        for run in runs:
+            names = run.scenario.regions
+            for o in run.outcomes:
+                writer.writerow(
+                    [run.policy.label, f"{o.at:.4f}", names[o.region].name, o.status, f"{o.latency:.4f}", o.server]
+                    + [f"{o.lag:.4f}"]
+                )
 
 
-def write_timeline_csv(run: TestbedRun, path) -> None:
+def write_timeline_csv(runs: list[TestbedRun], path) -> None:
+    """The monitor's samples: each sidecar's /health status and HAProxy's view of its pod."""
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["policy", "t", "pod", "sidecar_status", "haproxy_status", "haproxy_weight"])
-        for s in run.samples:
-            writer.writerow([run.policy.label, f"{s.t:.3f}", s.pod, s.sidecar, s.lb_status, s.lb_weight])
+        for run in runs:
+            for s in run.samples:
+                writer.writerow([run.policy.label, f"{s.t:.3f}", s.pod, s.sidecar, s.lb_status, s.lb_weight])
