@@ -27,22 +27,16 @@ def run(tmp_path_factory):
 
 
 def _episodes(run, pod: str) -> list[tuple[float, float]]:
-    """(earliest possible start, end) of each stretch in which the pod's sidecar answered 503.
-
-    The sidecar turned unready somewhere between the last 200 sample and the first 503 one, so
-    the start is the last 200 sample: the bound below is then never tighter than the truth."""
-    samples = [s for s in run.samples if s.pod == pod]
-    out, start, last_ok = [], None, samples[0].t
-    for s in samples:
-        if s.sidecar == 503 and start is None:
-            start = last_ok
-        elif s.sidecar == 200:
-            if start is not None:
-                out.append((start, s.t))
-                start = None
-            last_ok = s.t
+    """(start, end) of each stretch in which the pod's sidecar was unready, from its own log."""
+    out, start = [], None
+    for t, ready in run.transitions[pod]:
+        if not ready and start is None:
+            start = t
+        elif ready and start is not None:
+            out.append((start, t))
+            start = None
     if start is not None:
-        out.append((start, samples[-1].t))
+        out.append((start, max(s.t for s in run.samples)))
     return out
 
 
@@ -69,14 +63,25 @@ def test_traffic_moves_to_the_other_pods_while_the_hot_one_is_out(run):
 def test_no_request_goes_to_a_pod_out_for_longer_than_inter_times_fall(run):
     probe = run.scenario.probe
     # HAProxy needs at most `fall` failed checks, `inter` apart, the first within `inter`; plus
-    # one monitor period (the 503 sample) and the check's own round trip.
+    # one monitor period (the DOWN sample) and the check's own round trip.
     bound = probe.period * probe.failure_threshold + MONITOR_PERIOD_SECONDS + 0.3
     episodes = _episodes(run, "hot-1")
+    # The log's clock lines up with the monitor's: every 503 the monitor read lies in an episode.
+    for s in run.samples:
+        if s.pod == "hot-1" and s.sidecar == 503:
+            assert any(a - 0.15 <= s.t <= b for a, b in episodes), (s, episodes)
     long_ones = [(a, b) for a, b in episodes if b - a > bound]
     assert long_ones, f"no 503 stretch of hot-1 outlasted {bound:.1f}s: {episodes}"
     for start, end in long_ones:
         lb = [s for s in run.samples if s.pod == "hot-1" and start + bound <= s.t <= end]
-        assert lb and not any(lb_up(s.lb_status) for s in lb), f"HAProxy still had hot-1 up in {start:.1f}-{end:.1f}"
+        assert lb and not any(lb_up(s.lb_status) for s in lb), (
+            f"HAProxy still had hot-1 up in {start + bound:.1f}-{end:.1f}: "
+            + ", ".join(
+                f"{s.t:.2f} {s.sidecar} {s.lb_status}"
+                for s in run.samples
+                if s.pod == "hot-1" and start - 1 <= s.t <= end
+            )
+        )
         sent = [o for o in run.outcomes if o.server == "hot-1" and start + bound <= o.at + o.lag <= end]
         assert not sent, f"{len(sent)} requests went to hot-1 during {start:.1f}-{end:.1f} ({sent[0]})"
     lost_there = [
@@ -85,3 +90,66 @@ def test_no_request_goes_to_a_pod_out_for_longer_than_inter_times_fall(run):
         if not o.ok and o.server == "hot-1" and any(a + bound <= o.at + o.lag <= b for a, b in long_ones)
     ]
     assert lost_there == []
+
+
+def test_everything_the_run_started_has_stopped(run):
+    assert len(run.pids) == 1 + 2 * len(run.pods)  # HAProxy, a fake server and a sidecar per pod
+    alive = [pid for pid in run.pids if Path(f"/proc/{pid}").exists() and _state(pid) != "Z"]
+    assert alive == []
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid`, from /proc (children in new sessions included)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def test_a_killed_testbed_leaves_nothing_running(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.support import REPO
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "testbed", str(SCENARIO), "--policy", "seed", "--out", str(tmp_path)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        cfg = tmp_path / "logs" / "seed" / "haproxy.cfg"
+        while not cfg.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert cfg.exists(), "the testbed never got as far as HAProxy"
+        time.sleep(1.0)  # HAProxy started and the load running
+        below = _descendants(proc.pid)
+        assert len(below) >= 7  # HAProxy, 3 fake servers, 3 gunicorn masters (+ their workers)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_state(pid) not in ("gone", "Z") for pid in below):
+        time.sleep(0.2)
+    assert [pid for pid in below if _state(pid) not in ("gone", "Z")] == []

@@ -67,6 +67,10 @@ class TestbedRun:
     final_stats: list[dict] = field(default_factory=list)
     config_text: str = ""
     duration: float = 0.0
+    pids: list[int] = field(default_factory=list)  # every process the run started (all stopped at its end)
+    # pod -> [(t, ready)]: each sidecar's own readiness changes, from its log (exact, where the
+    # monitor's 5 Hz samples can miss a decision that lasted less than a sample period)
+    transitions: dict = field(default_factory=dict)
 
 
 def check_scenario(scenario: Scenario) -> None:
@@ -116,7 +120,7 @@ def run_testbed(
         children.append(_spawn([binary, "-db", "-f", str(cfg)], workdir / "haproxy.log", logs))
         _wait(lambda: os.path.exists(sock) and all(_connects(p) for p in fronts), "haproxy to listen", children)
 
-        run = TestbedRun(scenario, policy, balance, pods, [], config_text=text)
+        run = TestbedRun(scenario, policy, balance, pods, [], config_text=text, pids=[p.pid for p in children])
         planned = planned_requests(scenario)
         started_at: list = []
         stop = threading.Event()
@@ -129,6 +133,12 @@ def run_testbed(
             stop.set()
             monitor.join(timeout=5)
         run.duration = time.monotonic() - began
+        zero_wall = time.time() - (time.monotonic() - started_at[0])
+        run.transitions = {
+            pod.name: _readiness_changes(workdir / f"{pod.name}.sidecar.log", zero_wall)
+            for pod in pods
+            if pod.check_port is not None
+        }
         try:
             run.final_stats = haproxy.server_stats(sock)
         except OSError:
@@ -180,7 +190,7 @@ def _sidecar_env(rules: RulesSpec, upstream: int, port: int, interval: float, ag
         SCRAPE_INTERVAL=f"{interval:g}s",
         SCRAPE_TIMEOUT=f"{min(interval * 0.8, 2.0):g}s",
         SHUTDOWN_DRAIN_SECONDS="0",
-        LOG_LEVEL="warning",
+        LOG_LEVEL="info",  # its "readiness -> ..." lines are the exact transition times
     )
     for name in ("RULES_PATH", "METRIC_TO_CHECK", "METRIC_THRESHOLD", "METRICS_THRESHOLD"):
         env.pop(name, None)
@@ -210,6 +220,27 @@ def _monitor(run: TestbedRun, sock: str, started_at: list, stop: threading.Event
             weight = int(row.get("weight") or 0)
             run.samples.append(Sample(tick - zero, pod.name, code, row.get("status", "?"), weight))
         stop.wait(max(0.0, MONITOR_PERIOD_SECONDS - (time.monotonic() - tick)))
+
+
+def _readiness_changes(log_path: Path, zero_wall: float) -> list[tuple[float, bool]]:
+    """(seconds since the load's zero, ready) for each `readiness -> ...` line of a sidecar log."""
+    from datetime import datetime
+
+    out = []
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return out
+    for line in text.splitlines():
+        if " llm_healthcheck: readiness -> " not in line:
+            continue
+        stamp, _, rest = line.partition(" INFO ")
+        try:
+            when = datetime.strptime(stamp.strip(), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        except ValueError:
+            continue
+        out.append((when - zero_wall, rest.split("readiness -> ", 1)[1].startswith("ready")))
+    return out
 
 
 # ---- processes ----------------------------------------------------------------------------
