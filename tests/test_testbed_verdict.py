@@ -49,3 +49,17 @@ def test_ranking_and_the_side_by_side_name_the_same_order():
     assert ranking([a, replace(b, lost=a.lost)], "lost") == "none = seed"
     text = format_side_by_side([a, b], [a, b], "t")
     assert "ranking by lost %: testbed none < seed, sim none < seed" in text
+
+
+def test_phase_draws_change_only_when_pods_tick_not_the_requests():
+    from exporter.sim.verdict import format_spread, phase_spread
+
+    scenario = replace(load_scenario(resolve_scenario("testbed-busy")), duration=60.0)
+    seed = seed_ruleset("tgi_queue_size", 15)
+    default = row_from_sim(scenario, seed, "seed", 60.0)
+    assert row_from_sim(scenario, seed, "seed", 60.0, phase_draw=None) == default  # repeatable
+    draws = phase_spread(scenario, seed, "seed", 60.0, 4)
+    assert {r.requests for r in draws} == {default.requests}  # the very same requests
+    assert len({(r.flips, r.unready_seconds, r.p95) for r in [default, *draws]}) > 1  # other ticks, other luck
+    text = format_spread([draws], [default], "t")
+    assert text.splitlines()[2].startswith("seed ")

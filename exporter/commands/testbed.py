@@ -35,6 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("testbed-output"), help="directory for CSVs and logs")
     parser.add_argument("--compare-sim", action="store_true", help="also run the simulator and compare")
     parser.add_argument(
+        "--phase-draws",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --compare-sim, also run the simulator for N other probe/sidecar phase draws and show its range",
+    )
+    parser.add_argument(
         "--agent-check",
         action="store_true",
         help="also give HAProxy an agent-check on each sidecar (weight from the load score, drain when unready)",
@@ -117,6 +124,13 @@ def _run_all(scenario, policies, rulesets, balance, args) -> int:
         print(verdict.format_side_by_side(rows, sims, "testbed vs simulator"))
         written.append(Path(f"{base}-sim.csv"))
         verdict.write_rows_csv(sims, written[-1])
+        if args.phase_draws > 0:
+            spreads = [
+                verdict.phase_spread(scenario, rs, p.label, args.timeout, args.phase_draws)
+                for p, rs in zip(policies, rulesets)
+            ]
+            print()
+            print(verdict.format_spread(spreads, rows, f"simulator over {args.phase_draws} phase draws vs testbed"))
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -78,8 +78,8 @@ def _lb_view(run: TestbedRun) -> tuple[int, float]:
     return flips, unready
 
 
-def row_from_sim(scenario: Scenario, ruleset, label: str, timeout: float) -> Row:
-    result = simulate(scenario, ruleset, label)
+def row_from_sim(scenario: Scenario, ruleset, label: str, timeout: float, phase_draw: int | None = None) -> Row:
+    result = simulate(scenario, ruleset, label, phase_draw=phase_draw)
     end = run_length(scenario)
     for pod in result.pods:
         pod.model.advance_to(end + timeout)  # what was in flight finishes, as the testbed waits for it
@@ -157,6 +157,36 @@ def format_side_by_side(real: list[Row], sim: list[Row], title: str) -> str:
     lines.append(f"ranking by lost %: testbed {ranking(real, 'lost')}, sim {ranking(sim, 'lost')}")
     lines.append(f"ranking by p95:    testbed {ranking(real, 'p95')}, sim {ranking(sim, 'p95')}")
     return "\n".join(lines)
+
+
+def phase_spread(scenario: Scenario, ruleset, label: str, timeout: float, draws: int) -> list[Row]:
+    """The simulator's rows for `draws` other probe/sidecar phase draws of the same requests.
+
+    With checks and evaluations both on a fixed period, each pod's lag from a decision to the
+    balancer's next check is set once by the two phases; with a few pods, lost % and the time
+    out move with those few draws. One testbed run is one such draw, taken by the clock."""
+    return [row_from_sim(scenario, ruleset, label, timeout, phase_draw=k) for k in range(draws)]
+
+
+def format_spread(spreads: list[list[Row]], real: list[Row], title: str) -> str:
+    """Per policy: the simulator's min / median / max over phase draws, and where the testbed fell."""
+    import statistics
+
+    header = ("policy", "lost % sim min/med/max", "lost % real", "p95 sim min/med/max", "p95 real")
+    body = []
+    for rows, a in zip(spreads, real):
+        lost = [r.lost_pct for r in rows]
+        p95 = [r.p95 for r in rows]
+        body.append(
+            (
+                a.policy,
+                " / ".join(f"{v:.1f}%" for v in (min(lost), statistics.median(lost), max(lost))),
+                f"{a.lost_pct:.1f}%",
+                " / ".join(_seconds(v) for v in (min(p95), statistics.median(p95), max(p95))),
+                _seconds(a.p95),
+            )
+        )
+    return "\n".join([title, *_table(header, body)])
 
 
 def ranking(rows: list[Row], key: str) -> str:
