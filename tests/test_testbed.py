@@ -152,4 +152,10 @@ def test_a_killed_testbed_leaves_nothing_running(tmp_path):
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and any(_state(pid) not in ("gone", "Z") for pid in below):
         time.sleep(0.2)
+    # A killed testbed cannot remove the stats socket's directory itself; the test does.
+    import shutil
+
+    for line in cfg.read_text().splitlines():
+        if line.strip().startswith("stats socket "):
+            shutil.rmtree(Path(line.split()[2]).parent, ignore_errors=True)
     assert [pid for pid in below if _state(pid) not in ("gone", "Z")] == []
