@@ -70,14 +70,21 @@ class SimResult:
 
 
 def simulate(
-    scenario: Scenario, ruleset: RuleSet, rules_label: str = "", progress: Callable[[float], None] | None = None
+    scenario: Scenario,
+    ruleset: RuleSet,
+    rules_label: str = "",
+    progress: Callable[[float], None] | None = None,
+    phase_draw: int | None = None,
 ) -> SimResult:
-    """Run the scenario once against `ruleset`; `progress(fraction)` is called now and then."""
+    """Run the scenario once against `ruleset`; `progress(fraction)` is called now and then.
+
+    `phase_draw` picks other probe and sidecar phases (when each pod's checks and evaluations
+    tick) for the very same requests: how much a verdict owes to that luck."""
     started = time.perf_counter()
     seed = scenario.seed
     names = ruleset.metric_names
     interval = scenario.sidecar_interval or ruleset.scrape.interval or 1.0
-    phase_rng = random.Random(f"{seed}:phases")
+    phase_rng = random.Random(f"{seed}:phases" if phase_draw is None else f"{seed}:phases:{phase_draw}")
 
     pods: list[SimPod] = []
     by_region: list[list[SimPod]] = []
