@@ -1,6 +1,6 @@
 """`make bench`: the sidecar's costs on this machine, beside the targets of issue 7.
 
-    python -m bench [--only cycle,health,memory,startup] [--quick] [--markdown]
+    python -m bench [--only cycle,health,memory,startup,abuse,worst-memory] [--quick] [--markdown]
 
 Prints the machine, one table per measurement and a summary of the targets. Nothing here is
 a test: numbers vary with the machine and its load, so the summary says "met" or by how much
@@ -15,17 +15,20 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import cycle, health, load, memory, startup, status_page, synthetic
+from bench import abuse, cycle, health, load, memory, startup, status_page, synthetic, worst_memory
 from bench.procs import REPO
 
 FIXTURES = REPO.parent / "shared" / "fixtures"
 TGI = "tgi-datadog-integrations-core-3.3.5.prom"
-SECTIONS = ("cycle", "health", "status", "memory", "startup")
+SECTIONS = ("cycle", "health", "status", "memory", "startup", "abuse", "worst-memory")
 
 CYCLE_RATIO_TARGET = 0.05
 PSS_TARGET_MIB = 64
 FLAT_LIMIT_MIB = 1.0  # PSS growth allowed once the history window has filled
 STARTUP_TARGET_S = 1.5
+ABUSE_P99_RATIO = 2.0  # probe p99 under each abuse, against the same probes without it (issue 14)
+MEMORY_LIMIT_MIB = 192  # the shipped manifests' limit for the sidecar container
+MEMORY_MARGIN = 0.25  # the worst case must leave this much of the limit free
 
 
 def main(argv=None) -> int:
@@ -55,7 +58,11 @@ def main(argv=None) -> int:
         verdicts += _memory(table, tgi, 2_000 if args.quick else 10_000)
     if "startup" in only:
         verdicts += _startup(table, tgi, 3 if args.quick else 7)
-    table.title("Targets (issue 7)")
+    if "abuse" in only:
+        verdicts += _abuse(table, tgi, 1 if args.quick else args.seconds, 1 if args.quick else 3)
+    if "worst-memory" in only:
+        verdicts += _worst_memory(table)
+    table.title("Targets (issues 7 and 14)")
     table.rows(["target", "measured", "verdict"], verdicts)
     return 0
 
@@ -287,6 +294,61 @@ def _startup(table, capture, runs):
             f"{median:.3f} s (median)",
             median <= STARTUP_TARGET_S,
             f"{median - STARTUP_TARGET_S:.2f} s over",
+        )
+    ]
+
+
+def _abuse(table, capture, seconds, rounds):
+    rows = abuse.measure(capture, seconds=seconds, rounds=rounds)
+    table.title(f"/health at 1 connection (new one per probe) while clients abuse the sidecar (median of {rounds})")
+    table.rows(
+        ["abuse", "p99 ms without", "p99 ms with", "x", "p50 ms with", "probes", "abusive conns", "errors"],
+        [
+            [
+                r.scenario,
+                f"{r.baseline.p99_ms:.2f}",
+                f"{r.abused.p99_ms:.2f}",
+                f"{r.p99_ratio:.2f}",
+                f"{r.abused.p50_ms:.2f}",
+                f"{r.abused.requests:,}",
+                str(r.held),
+                str(r.abused.errors),
+            ]
+            for r in rows
+        ],
+    )
+    worst = max(rows, key=lambda r: r.p99_ratio)
+    errors = sum(r.abused.errors for r in rows)
+    return [
+        _verdict(
+            f"probe p99 under each abuse <= {ABUSE_P99_RATIO:.0f}x without",
+            f"highest {worst.p99_ratio:.2f}x ({worst.scenario})",
+            worst.p99_ratio <= ABUSE_P99_RATIO,
+            f"{worst.p99_ratio / ABUSE_P99_RATIO:.2f}x the target",
+        ),
+        _verdict("no probe lost under abuse", str(errors), errors == 0, f"{errors} errors"),
+    ]
+
+
+def _worst_memory(table):
+    run = worst_memory.measure()
+    mib = 1024
+    table.title(
+        f"Worst-case memory at the default caps ({run.series:,} series x {run.label_bytes_per_series:,} label bytes, "
+        f"{run.body_bytes / 1048576:.1f} MiB pages, {run.scrapes} scrapes, {run.failed_scrapes} failed)"
+    )
+    table.rows(
+        ["peak RSS MiB (master + worker)", "RSS MiB at end", "PSS MiB at end", "limit MiB"],
+        [[f"{run.peak_rss_kib / mib:.1f}", f"{run.end_rss_kib / mib:.1f}", f"{run.end_pss_kib / mib:.1f}", "192"]],
+    )
+    ceiling = MEMORY_LIMIT_MIB * (1 - MEMORY_MARGIN)
+    peak = run.peak_rss_kib / mib
+    return [
+        _verdict(
+            f"worst-case peak RSS <= {ceiling:.0f} MiB ({MEMORY_LIMIT_MIB} Mi limit, {MEMORY_MARGIN:.0%} margin)",
+            f"{peak:.1f} MiB ({1 - peak / MEMORY_LIMIT_MIB:.0%} margin)",
+            peak <= ceiling and run.failed_scrapes == 0,
+            f"{peak - ceiling:.1f} MiB over" if peak > ceiling else f"{run.failed_scrapes} scrapes failed",
         )
     ]
 

@@ -138,10 +138,15 @@ def test_rules_are_listed_before_the_first_scrape(clock, upstream):
     assert [(s.rule.name, s.state, s.reason) for s in decision.rules] == [("tgi_queue_size", "ok", "not evaluated yet")]
 
 
-def test_series_beyond_the_history_cap_are_counted_not_stored(clock, upstream):
-    """Memory stays bounded whatever the upstream prints, and the loss is visible."""
+def test_a_page_with_more_series_than_the_history_holds_is_a_failed_scrape(clock, upstream):
+    """Memory stays bounded whatever the upstream prints, and the loss is visible: a page over
+    the cap is a failed scrape with its reason (issue 14), not a partly stored page."""
     evaluator = make_evaluator(clock, upstream.url, HISTORY_MAX_SERIES="2")
     upstream.body = b'tgi_queue_size{a="1"} 1\ntgi_queue_size{a="2"} 1\ntgi_queue_size{a="3"} 1\n'
     decision = cycle(evaluator, clock)
-    assert (decision.history_series, decision.series_dropped) == (2, 1)
-    assert cycle(evaluator, clock).series_dropped == 2
+    assert (decision.scrape.ok, decision.scrape.reason) == (False, "too_large")
+    assert decision.scrape.error == "3 samples selected, over the 2 series the history can hold"
+    assert decision.history_series == 0 and decision.scrape_failures["too_large"] == 1
+    upstream.body = b'tgi_queue_size{a="1"} 1\ntgi_queue_size{a="2"} 1\n'
+    decision = cycle(evaluator, clock)
+    assert decision.scrape.ok and decision.history_series == 2

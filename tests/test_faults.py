@@ -105,7 +105,7 @@ FAULTS = [
         "unparsable",
     ),
     Fault("64 MiB body with Content-Length", lambda up: _huge(True), "too_large"),
-    # Read up to the 16 MiB cap before refusing: a longer timeout so a loaded machine still
+    # Read up to the 4 MiB cap before refusing: a longer timeout so a loaded machine still
     # reads the cap within the deadline and the reason is the size, not the clock.
     Fault(
         "64 MiB body streamed without length",

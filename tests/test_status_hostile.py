@@ -26,7 +26,8 @@ NAMES = [
     'it\'s & "quoted" </td></tr></table>',
     LONG,
 ]
-LABELS = ["<script>alert(3)</script>", "\"'><b>bold</b>", "<!-- x --><style>*{display:none}</style>", "L" * 5000]
+# The longest label value the scrape accepts is 4 KiB.
+LABELS = ["<script>alert(3)</script>", "\"'><b>bold</b>", "<!-- x --><style>*{display:none}</style>", "L" * 4000]
 DESCRIPTION = "</span><iframe src=//evil></iframe> & more"
 RULES = f"""\
 rules:

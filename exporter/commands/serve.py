@@ -26,7 +26,7 @@ FLAGS = {
     ),
     "--on-failure": ("ON_FAILURE", "unready | ready | hold when scrapes keep failing (env ON_FAILURE)"),
     "--on-empty": ("ON_EMPTY", "ready | unready for an empty or `null` body (env ON_EMPTY)"),
-    "--max-body-bytes": ("SCRAPE_MAX_BODY_BYTES", "body size cap (env SCRAPE_MAX_BODY_BYTES, default 16 MiB)"),
+    "--max-body-bytes": ("SCRAPE_MAX_BODY_BYTES", "body size cap (env SCRAPE_MAX_BODY_BYTES, default 4 MiB)"),
     "--history-max-series": (
         "HISTORY_MAX_SERIES",
         "series kept for rule evaluation at most (env HISTORY_MAX_SERIES, default 20000)",

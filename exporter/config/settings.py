@@ -42,7 +42,7 @@ class Settings:
     bind_host: str = "0.0.0.0"
     rules_path: str | None = None
     scrape: ScrapeConfig = ScrapeConfig()  # only what env/flags set; None = not set
-    max_body_bytes: int = 16 * 1024 * 1024
+    max_body_bytes: int = 4 * 1024 * 1024  # 40x the largest real page; the worst-case RSS depends on it
     history_max_series: int = 20_000  # bounds memory whatever the upstream prints
     reload_interval: float = 5.0
     enable_reload_endpoint: bool = False

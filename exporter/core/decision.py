@@ -56,6 +56,7 @@ class Decision:
     series_dropped: int = 0  # new series refused because the history was full (cumulative)
     fail_open: bool = False  # the fail-open guard holds the pod in although rules would take it out
     fleet: object = None  # core.fleet_view.FleetStatus as this cycle used it; None without a fleet: block
+    series_evicted: int = 0  # series no longer scraped, forgotten early to make room (cumulative)
 
 
 def frozen(mapping: dict) -> MappingProxyType:

@@ -10,164 +10,14 @@ the common case (the same series as last time, one new sample each, one old samp
 falling out of retention) costs a few list operations per series and no set arithmetic.
 """
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Iterable
 from operator import itemgetter
 
-from exporter.promql.numeric import EPS, STALE
+from exporter.core.series import Labels, Series
+from exporter.promql.numeric import STALE
 
-Labels = tuple[tuple[str, str], ...]  # sorted by name, INCLUDING ("__name__", metric_name)
-
-
-_NAME = "__name__"
-_NEG_INF = float("-inf")
-
-
-class Series:
-    """Samples of one series in time order; a value of None is a staleness marker.
-
-    `times` may be the list its History shares between the series scraped every time:
-    read it, never change it from outside."""
-
-    __slots__ = (
-        "labels",
-        "label_map",
-        "name",
-        "labels_without_name",
-        "times",
-        "values",
-        "stale",
-        "resets",
-        "dropped",
-        "_last_real",
-        "_seen",
-    )
-
-    def __init__(self, labels: Labels):
-        self.labels = labels
-        self.label_map = dict(labels)
-        self.name = self.label_map.get(_NAME, "")
-        self.times: list[float] = []
-        self.values: list[float | None] = []
-        # Functions and arithmetic drop the name; computing it once per series keeps
-        # evaluation cheap for rules that do this every second.
-        self.labels_without_name: Labels = tuple(p for p in labels if p[0] != _NAME)
-        self.stale = 0  # staleness markers held; range reads skip filtering when zero
-        # Counter resets, as absolute positions (dropped + index) of a sample lower than the
-        # sample before it (staleness markers skipped). rate() reads this to know in O(1)
-        # that a window has no reset, which is nearly always the case.
-        self.resets: list[int] = []
-        self.dropped = 0  # samples ever dropped from the front: turns indexes into positions
-        self._last_real = _NEG_INF  # the newest value that is not a staleness marker
-        # The History's scrape number when a changed scrape last looked this series up
-        # (an unchanged scrape skips the lookups and leaves it).
-        self._seen = 0
-
-    def value_at(self, at: float, lookback: float) -> float | None:
-        """The newest value in (at - lookback, at], or None if absent or stale."""
-        times = self.times
-        if not times:
-            return None
-        if times[-1] <= at + EPS:
-            i = len(times) - 1
-        else:
-            i = bisect_right(times, at + EPS) - 1
-            if i < 0:
-                return None
-        if times[i] <= at - lookback + EPS:
-            return None
-        return self.values[i]
-
-    def sample_at(self, at: float, lookback: float) -> tuple[float, float] | None:
-        """(timestamp, value) of the newest sample in (at - lookback, at], or None."""
-        times = self.times
-        i = bisect_right(times, at + EPS) - 1
-        if i < 0 or times[i] <= at - lookback + EPS:
-            return None
-        value = self.values[i]
-        return None if value is None else (times[i], value)
-
-    def bounds(self, start: float, end: float) -> tuple[int, int]:
-        """Indexes [lo, hi) of the samples in (start, end], staleness markers included."""
-        times = self.times
-        lo = bisect_right(times, start + EPS)
-        hi = len(times) if times and times[-1] <= end + EPS else bisect_right(times, end + EPS)
-        return lo, hi
-
-    def has_reset(self, lo: int, hi: int) -> bool:
-        """Whether a sample in [lo, hi) is lower than the one before it inside that range."""
-        resets = self.resets
-        if not resets:
-            return False
-        first, last = self.dropped + lo, self.dropped + hi
-        if resets[-1] <= first:
-            return False
-        k = bisect_right(resets, first)
-        return k < len(resets) and resets[k] < last
-
-    def window(self, start: float, end: float) -> tuple[list[float], list]:
-        """Times and values of the samples in (start, end], staleness markers left out."""
-        lo, hi = self.bounds(start, end)
-        ts = self.times[lo:hi]
-        vs = self.values[lo:hi]
-        if self.stale and None in vs:
-            pairs = [(t, v) for t, v in zip(ts, vs) if v is not None]
-            ts = [t for t, _ in pairs]
-            vs = [v for _, v in pairs]
-        return ts, vs
-
-    def _append(self, t: float, value: float | None) -> None:
-        if self.times and self.times[-1] == t:
-            self._replace_last(value)
-            return
-        self.times.append(t)
-        self.values.append(value)
-        if value is None:
-            self.stale += 1
-            return
-        if value < self._last_real:
-            self.resets.append(self.dropped + len(self.times) - 1)
-        self._last_real = value
-
-    def _replace_last(self, value: float | None) -> None:
-        # Two samples at one instant: the later one wins, as a re-scrape would.
-        values = self.values
-        last = len(values) - 1
-        self.stale += (value is None) - (values[last] is None)
-        values[last] = value
-        position = self.dropped + last
-        if self.resets and self.resets[-1] == position:
-            self.resets.pop()
-        before = next((v for v in reversed(values[:last]) if v is not None), _NEG_INF)
-        if value is None:
-            self._last_real = before
-            return
-        if value < before:
-            self.resets.append(position)
-        self._last_real = value
-
-    def _drop_before(self, cutoff: float, keep_last: bool) -> int:
-        k = bisect_left(self.times, cutoff)
-        if keep_last:
-            k = min(k, len(self.times) - 1)
-        if k > 0:
-            self._drop(k)
-        return k
-
-    def _drop(self, k: int) -> None:
-        del self.times[:k]
-        self._forget(k)
-
-    def _forget(self, k: int) -> None:
-        """Drop the k oldest values (the times are dropped by whoever owns them)."""
-        if self.stale:
-            self.stale -= self.values[:k].count(None)
-        del self.values[:k]
-        self.dropped += k
-        resets = self.resets
-        if resets and resets[0] <= self.dropped:
-            # A reset at the new first sample compares with a dropped one: no window sees it.
-            del resets[: bisect_right(resets, self.dropped)]
+__all__ = ["STALE", "History", "Labels", "Series"]
 
 
 class History:
@@ -178,13 +28,18 @@ class History:
     the timestamp once, and range functions find a window once for all of them. A series
     that misses a scrape gets its own copy, and shares again once its times match."""
 
-    def __init__(self, retention_seconds: float, max_series: int = 20_000):
+    def __init__(self, retention_seconds: float, max_series: int = 20_000, max_label_bytes: int = 16 << 20):
         if not retention_seconds > 0:
             raise ValueError(f"retention must be positive, got {retention_seconds!r}")
         if max_series < 1:
             raise ValueError(f"max_series must be at least 1, got {max_series!r}")
         self.retention_seconds = float(retention_seconds)
         self.max_series = int(max_series)
+        # Label text of the series held, bounded too: a few series with huge labels cost as
+        # much memory as many small ones.
+        self.max_label_bytes = int(max_label_bytes)
+        self.label_bytes = 0
+        self.evicted = 0  # series forgotten early, stalest first, to make room for new ones
         self._series: dict[Labels, Series] = {}
         self._by_name: dict[str, dict[Labels, Series]] = {}
         self._last_timestamp: float | None = None
@@ -295,6 +150,7 @@ class History:
             series._append(t, None if value is STALE else float(value))  # type: ignore[arg-type]
 
     def clear(self) -> None:
+        self.label_bytes = 0
         self._series.clear()
         self._by_name.clear()
         self._times = []
@@ -315,40 +171,64 @@ class History:
 
     def _resolve(self, raw: list, samples: list):
         """Map a scrape whose series differ from the previous one's: look each up, and
-        find the duplicates, the refused (over max_series) and the missing series."""
+        find the duplicates, the refused (over the caps) and the missing series.
+
+        Known series are looked up first and new ones created after, so that a new series
+        can take the place of one that went missing in this very scrape: a page within the
+        caps is always stored whole, however much its label values churn."""
         scrape = self._scrape
         previous = scrape - 1
         before = self._live
-        for old in before:
-            old._seen = previous
+        for series in before:
+            series._seen = previous
+        slots: list = []  # per sample: its Series, or the normalised labels of a new one
+        returned = False
+        for labels in raw:
+            labels = _normalise(labels)
+            known = self._series.get(labels)
+            if known is None:
+                slots.append(labels)
+            elif known._seen == scrape:
+                slots.append(None)  # a duplicate, sorted out below
+            else:
+                returned = returned or known._seen != previous
+                known._seen = scrape
+                slots.append(known)
+        missing = [series for series in before if series._seen != scrape]
+        for series in missing:
+            if series.times is self._times:
+                series.times = list(series.times)  # before this scrape's time is appended
         live, values, duplicates = [], [], []
         dropped = 0
-        returned = False
-        for labels, (_, value) in zip(raw, samples):
-            series = self._lookup(labels)
-            if series is None:
-                dropped += 1
-            elif series._seen == scrape:
-                duplicates.append((series, value))
-            else:
-                returned = returned or series._seen != previous
-                series._seen = scrape
-                live.append(series)
-                values.append(value)
-        missing = []
-        if returned or len(live) != len(before):
-            missing = [series for series in before if series._seen != scrape]
-            for series in missing:
-                if series.times is self._times:
-                    series.times = list(series.times)  # before this scrape's time is appended
-            if self._gone:
-                for series in live:
-                    self._gone.pop(series.labels, None)
+        for slot, labels, (_, value) in zip(slots, raw, samples):
+            if slot is None or type(slot) is tuple:
+                found = self._series.get(_normalise(labels))
+                if found is not None and found._seen == scrape:
+                    duplicates.append((found, value))
+                    continue
+                created = self._create(slot, missing) if slot is not None else None
+                if created is None:
+                    dropped += 1
+                    continue
+                created._seen = scrape
+                slot = created
+            live.append(slot)
+            values.append(value)
+        if returned and self._gone:
+            for series in live:
+                self._gone.pop(series.labels, None)
         self._live = live
         self._loners = [series for series in live if series.times is not self._times]
         self._raw = raw
         self._clean = not duplicates and not dropped
         return live, values, duplicates, missing, dropped
+
+    def _create(self, labels: Labels, missing: list) -> Series | None:
+        """A new series, after evicting what must go to make room; None if it cannot fit."""
+        cost = _label_cost(labels)
+        if not self._fits(cost) and not self._evict_for(cost, missing):
+            return None
+        return self._add(labels)
 
     def _record_alone(self, series: Series, timestamp: float, value: float, cutoff: float) -> None:
         times = series.times
@@ -374,15 +254,25 @@ class History:
                 alone.append(series)
         self._loners = alone
 
-    def _lookup(self, labels: Labels) -> Series | None:
-        """The series for these labels, created if new; None when over max_series."""
-        labels = _normalise(labels)
-        series = self._series.get(labels)
-        if series is None:
-            if len(self._series) >= self.max_series:
-                return None
-            series = self._add(labels)
-        return series
+    def _fits(self, cost: int) -> bool:
+        return len(self._series) < self.max_series and self.label_bytes + cost <= self.max_label_bytes
+
+    def _evict_for(self, cost: int, missing: list) -> bool:
+        # Series churn (label values that change every scrape) would otherwise fill the cap
+        # with series nobody scrapes any more and refuse the one a rule needs: forget the
+        # series that went missing longest ago first (_gone is in the order they went
+        # missing), then those missing from this very scrape. Scraped ones are never evicted.
+        for labels in list(self._gone):
+            if self._fits(cost):
+                return True
+            if self._gone[labels]._seen != self._scrape:
+                del self._gone[labels]
+                self._forget(labels)
+                self.evicted += 1
+        while missing and not self._fits(cost):
+            self._forget(missing.pop(0).labels)
+            self.evicted += 1
+        return self._fits(cost)
 
     def _mark_missing(self, timestamp: float, missing: list[Series]) -> None:
         for series in missing:
@@ -392,6 +282,7 @@ class History:
 
     def _add(self, labels: Labels) -> Series:
         series = Series(labels)
+        self.label_bytes += _label_cost(labels)
         self._series[labels] = series
         self._by_name.setdefault(series.name, {})[labels] = series
         self._bump()
@@ -408,14 +299,17 @@ class History:
             if not series.times:
                 gone.append(labels)
         for labels in gone:
-            series = self._gone.pop(labels)
-            del self._series[labels]
-            named = self._by_name[series.name]
-            del named[labels]
-            if not named:
-                del self._by_name[series.name]
-        if gone:
-            self._bump()
+            del self._gone[labels]
+            self._forget(labels)
+
+    def _forget(self, labels: Labels) -> None:
+        series = self._series.pop(labels)
+        self.label_bytes -= _label_cost(labels)
+        named = self._by_name[series.name]
+        del named[labels]
+        if not named:
+            del self._by_name[series.name]
+        self._bump()
 
     def _bump(self) -> None:
         self.generation += 1
@@ -432,6 +326,13 @@ def _normalise(labels: Labels) -> Labels:
         if not value:
             return tuple(p for p in labels if p[1])
     return labels
+
+
+_SERIES_OVERHEAD_BYTES = 400  # the Series object, its label dict and tuples, beside the text
+
+
+def _label_cost(labels: Labels) -> int:
+    return _SERIES_OVERHEAD_BYTES + sum(len(k) + len(v) for k, v in labels)
 
 
 def _show(labels: Labels) -> str:

@@ -1,7 +1,8 @@
 """The only outbound HTTP: fetch the inference server's /metrics, cap it, select, parse.
 
-- One hard deadline covers connect, headers and the whole body, so a server that drips bytes
-  cannot hold a scrape past its timeout.
+- One hard deadline covers DNS, connect, headers and the whole body, so a server that drips
+  bytes cannot hold a scrape past its timeout (exporter.core.deadline_http).
+- A body shorter than its Content-Length is a failed scrape, not a page.
 - The body is capped; a larger one is a failure, not a memory spike.
 - Only lines whose sample name a rule reads are handed to prometheus_client's parser: on a
   100 KB TGI page with 1,024-bucket histograms that is most of the cost saved. Sample names are
@@ -13,12 +14,18 @@ import base64
 import http.client
 import re
 import socket
-import ssl
 import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.core.deadline_http import (
+    DeadlineExceeded,
+    DeadlineHTTPConnection,
+    DeadlineHTTPSConnection,
+    Resolver,
+)
 
 ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
 
@@ -68,8 +75,10 @@ class Scraper:
             self._headers["Authorization"] = "Basic " + base64.b64encode(creds.encode()).decode()
         self.timeout = timeout
         self.max_body_bytes = max_body_bytes
+        self.max_samples: int | None = None  # selected samples a page may have (the history's series cap)
         self._clock = clock
-        self._conn: http.client.HTTPConnection | None = None
+        self._resolver = Resolver()
+        self._conn: DeadlineHTTPConnection | None = None
 
     def scrape(self, names: frozenset[str] | None) -> ScrapeResult:
         started = self._clock()
@@ -79,7 +88,7 @@ class Scraper:
                 raise ScrapeFailure(HTTP_STATUS, f"upstream answered HTTP {status}", status)
             if is_empty_body(body):
                 return ScrapeResult(True, (), True, duration=self._clock() - started, status=status)
-            samples = parse_samples(body, names)
+            samples = parse_samples(body, names, self.max_samples)
             return ScrapeResult(True, samples, duration=self._clock() - started, status=status)
         except ScrapeFailure as failure:
             self.close()
@@ -113,30 +122,23 @@ class Scraper:
 
     def _request(self, deadline: float) -> tuple[int, bytes]:
         if self._conn is None:
-            remaining = _remaining(deadline, self._clock)
-            if self._https:
-                self._conn = http.client.HTTPSConnection(
-                    self._host, self._port, timeout=remaining, context=ssl.create_default_context()
-                )
-            else:
-                self._conn = http.client.HTTPConnection(self._host, self._port, timeout=remaining)
-            self._conn.connect()
-        sock = self._conn.sock
-        sock.settimeout(_remaining(deadline, self._clock))
+            connection = DeadlineHTTPSConnection if self._https else DeadlineHTTPConnection
+            self._conn = connection(self._host, self._port, self._resolver, self._clock)
+        _remaining(deadline, self._clock)
+        self._conn.start(deadline)  # connecting, DNS included, and every read from here on
         self._conn.request("GET", self._path, headers=self._headers)
         response = self._conn.getresponse()
-        body = self._read_body(response, sock, deadline)
+        body = self._read_body(response)
         if response.will_close:
             self.close()
         return response.status, body
 
-    def _read_body(self, response, sock, deadline: float) -> bytes:
+    def _read_body(self, response) -> bytes:
         length = response.getheader("Content-Length")
         if length and length.isdigit() and int(length) > self.max_body_bytes:
             raise ScrapeFailure(TOO_LARGE, f"body of {length} bytes is over the {self.max_body_bytes}-byte cap")
         chunks, size = [], 0
         while True:
-            sock.settimeout(_remaining(deadline, self._clock))
             chunk = response.read1(65536)
             if not chunk:
                 break
@@ -144,6 +146,10 @@ class Scraper:
             if size > self.max_body_bytes:
                 raise ScrapeFailure(TOO_LARGE, f"body over the {self.max_body_bytes}-byte cap")
             chunks.append(chunk)
+        if response.length:  # http.client ends a short Content-Length body without an error
+            raise ScrapeFailure(
+                CONNECTION, f"upstream closed the connection {response.length} bytes short of its Content-Length"
+            )
         response.close()  # marks the response finished so the connection can be reused
         return b"".join(chunks)
 
@@ -158,6 +164,8 @@ def _remaining(deadline: float, clock) -> float:
 def _failure_from(err: Exception) -> ScrapeFailure:
     if isinstance(err, ScrapeFailure):
         return err
+    if isinstance(err, DeadlineExceeded):
+        return ScrapeFailure(TIMEOUT, str(err))
     if isinstance(err, (socket.timeout, TimeoutError)):
         return ScrapeFailure(TIMEOUT, "scrape timed out")
     if isinstance(err, ConnectionRefusedError):
@@ -177,11 +185,14 @@ def is_empty_body(body: bytes) -> bool:
 _NAME_START = re.compile(rb"[a-zA-Z_:#]")
 
 
-def parse_samples(body: bytes, names: frozenset[str] | None) -> tuple:
+def parse_samples(body: bytes, names: frozenset[str] | None, max_samples: int | None = None) -> tuple:
     """Samples whose sample name is in `names` (all when None), as ((labels, value), ...).
 
     Raises ScrapeFailure(UNPARSABLE) for a body that is not exposition text at all (binary,
-    HTML) or whose selected lines do not parse.
+    HTML) or whose selected lines do not parse, and ScrapeFailure(TOO_LARGE) for more than
+    `max_samples` selected samples (the series the history can hold) or a label value over
+    LABEL_VALUE_LIMIT_BYTES: such a page is a failed scrape with its reason, as Prometheus'
+    `sample_limit` and `label_value_length_limit` make it, not a slow death by memory.
 
     Only sample lines are parsed, never `# TYPE` lines: prometheus_client renames the samples of
     a typed counter to `<name>_total`, while Prometheus keeps the name as exposed (TGI's
@@ -195,11 +206,36 @@ def parse_samples(body: bytes, names: frozenset[str] | None) -> tuple:
     except UnicodeDecodeError:
         raise ScrapeFailure(UNPARSABLE, "body is not UTF-8 text") from None
     lines = _all_sample_lines(text) if names is None else _selected_lines(text, names)
+    if max_samples is not None and len(lines) > max_samples:
+        raise ScrapeFailure(
+            TOO_LARGE, f"{len(lines)} samples selected, over the {max_samples} series the history can hold"
+        )
     samples = []
     for line in lines:
         sample = _parse_simple(line)
-        samples.append(sample if sample is not None else _parse_with_library(line))
+        if sample is None:
+            sample = _parse_with_library(line)
+        if len(line) > LABEL_VALUE_LIMIT_BYTES:
+            _check_label_values(sample[0])
+        samples.append(sample)
     return tuple(samples)
+
+
+# Prometheus' label_value_length_limit, on by default here: label values are names, ids and
+# bucket bounds, and a value this long is an upstream bug that would otherwise cost memory in
+# every cache and time in every regex matcher.
+LABEL_VALUE_LIMIT_BYTES = 4096
+
+
+def _check_label_values(labels) -> None:
+    for name, value in labels:
+        if len(value) > LABEL_VALUE_LIMIT_BYTES // 4 and len(value.encode("utf-8")) > LABEL_VALUE_LIMIT_BYTES:
+            metric = dict(labels).get("__name__", "")
+            raise ScrapeFailure(
+                TOO_LARGE,
+                f'label "{name}" of {metric} has a value of {len(value.encode("utf-8"))} bytes, '
+                f"over the {LABEL_VALUE_LIMIT_BYTES}-byte cap",
+            )
 
 
 def _selected_lines(text: str, names: frozenset[str]) -> list[str]:
@@ -256,7 +292,11 @@ _SIMPLE_LINE = re.compile(
 )
 _LABEL_PAIR = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"\\]*)"')
 _LABELS_CACHE: dict = {}  # (name, label text) -> sorted labels with __name__
-_LABELS_CACHE_LIMIT = 50_000
+# Bounded by the text it holds, not by entries: 1,500 new 10 kB label values a scrape once grew a
+# count-bounded cache to 421 MiB. A churning page clears it; the steady one refills it in a scrape.
+_LABELS_CACHE_LIMIT_BYTES = 4 << 20
+_ENTRY_OVERHEAD_BYTES = 300  # the key and value tuples and the dict slot, beside the text
+_labels_cache_bytes = 0
 
 
 def _parse_simple(line: str):
@@ -277,10 +317,18 @@ def _parse_simple(line: str):
         if len(keys) != len(pairs) or any(k.startswith("__") for k in keys):
             return None  # duplicate or reserved label names: the library's error message
         labels = tuple(sorted([*pairs, ("__name__", name)]))
-        if len(_LABELS_CACHE) >= _LABELS_CACHE_LIMIT:
-            _LABELS_CACHE.clear()  # series churn: start over rather than grow
-        _LABELS_CACHE[key] = labels
+        _cache_labels(key, labels)
     return labels, value
+
+
+def _cache_labels(key: tuple, labels) -> None:
+    global _labels_cache_bytes
+    cost = _ENTRY_OVERHEAD_BYTES + 2 * (len(key[0]) + len(key[1] or ""))  # the text, and the pairs cut from it
+    if _labels_cache_bytes + cost > _LABELS_CACHE_LIMIT_BYTES:
+        _LABELS_CACHE.clear()  # series churn: start over rather than grow
+        _labels_cache_bytes = 0
+    _LABELS_CACHE[key] = labels
+    _labels_cache_bytes += cost
 
 
 def _library_value(token: str) -> float:

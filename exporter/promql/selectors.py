@@ -1,12 +1,11 @@
 """Instant and range selectors over a History, with matchers compiled once."""
 
-import re
 from bisect import bisect_right
 
 from exporter.promql.numeric import EPS
 
 from .errors import PromQLError
-from .regex import RegexSyntaxError, to_python
+from .regex import RegexSyntaxError, compile_fullmatch
 
 _NAME = "__name__"
 
@@ -18,14 +17,12 @@ def compile_matcher(op: str, name: str, value: str):
     if op == "!=":
         return lambda m: m.get(name, "") != value
     try:
-        # Prometheus anchors the expression at both ends and lets "." match newlines.
-        pattern = re.compile(to_python(value), re.DOTALL)
-    except (re.error, RegexSyntaxError) as err:
+        full = compile_fullmatch(value)  # RE2: anchored, "." matches newlines, linear time
+    except RegexSyntaxError as err:
         raise PromQLError(f'invalid regular expression "{value}" for label "{name}": {err}') from None
-    full = pattern.fullmatch
     if op == "=~":
-        return lambda m: full(m.get(name, "")) is not None
-    return lambda m: full(m.get(name, "")) is None
+        return lambda m: full(m.get(name, ""))
+    return lambda m: not full(m.get(name, ""))
 
 
 class Ctx:

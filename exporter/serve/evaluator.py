@@ -22,6 +22,7 @@ from exporter.core import engine, policy
 from exporter.core.decision import STARTING, TERMINATING, Decision, ReloadStatus, ScrapeStatus, frozen
 from exporter.core.fleet_view import guard_inputs
 from exporter.core.history import History
+from exporter.core.memory_bounds import HISTORY_MAX_LABEL_BYTES, series_cap
 from exporter.core.scrape import Scraper
 from exporter.rules.model import RuleSet
 from exporter.serve.fleet_poller import FleetLink
@@ -139,7 +140,8 @@ class Evaluator:
         self._failed_fingerprint = None
         self._install(ruleset, config)
         self._state = engine.initial_state()
-        self._history = History(self._retention(ruleset), settings.history_max_series)
+        self._history = History(self._retention(ruleset), settings.history_max_series, HISTORY_MAX_LABEL_BYTES)
+        self._bound_history()
         self._series_dropped = 0
         self._scrape = ScrapeStatus()
         self._rule_transitions = Counter()
@@ -247,6 +249,7 @@ class Evaluator:
             self._series_dropped,
             verdict.fail_open,
             fleet,
+            self._history.evicted,
         )
         self._publish(decision)
         self._last_cycle_end = self.clock.monotonic()
@@ -355,6 +358,7 @@ class Evaluator:
             self._fingerprint, self._failed_fingerprint = fingerprint, None
             self._install(ruleset, config)
             self._history.retention_seconds = self._retention(ruleset)
+            self._bound_history()
             self._reload = ReloadStatus(True, self.clock.time(), "", frozen(self._reloads))
             log.info("rules reloaded: %d rule(s), sha256 %s", len(ruleset.rules), ruleset.sha256[:12])
             ok = True
@@ -391,6 +395,13 @@ class Evaluator:
         names = {rule.name for rule in self.ruleset.rules}
         for key in [k for k in self._rule_transitions if k[0] not in names]:
             del self._rule_transitions[key]
+
+    def _bound_history(self) -> None:
+        # The sample budget caps the series at this interval and range; the scrape refuses a
+        # page with more selected samples than the history could hold.
+        cap = series_cap(self.settings.history_max_series, self._history.retention_seconds, self.config.interval)
+        self._history.max_series = cap
+        self._scraper.max_samples = cap
 
     @staticmethod
     def _retention(ruleset: RuleSet) -> float:

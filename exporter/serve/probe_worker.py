@@ -10,11 +10,23 @@ from the app's current answer (probe_answer): the kubelet's probe then never wai
 other requests for a thread. A plain request for the status page or its JSON is answered the
 same way from pre-rendered bytes (page_answer), so someone watching the page takes no thread
 from the probes either.
+
+Three more things a hostile or broken client could otherwise do to the one thread that
+answers probes (the poller), handled here:
+- Closing a connection lingers (RFC 9112 9.6: FIN first, then read what the client still
+  sends, so that it sees the whole answer and no RST) for up to LINGER_SECONDS. gunicorn does
+  that on the poller thread, blocking; here the lingering socket waits in the poller instead.
+- Idle connections (reading a head, kept alive, lingering) are bounded by IDLE_LIMIT: a new
+  connection is always accepted and the oldest idle one closed to make room, so no number of
+  idle clients keeps a new probe out.
+- Bytes pipelined behind a request go back to the poller like a new head: a partial second
+  request waits there, never in a thread, and times out like any other head.
 """
 
 import collections
 import errno
 import selectors
+import socket
 import time
 from functools import partial
 
@@ -26,6 +38,15 @@ from exporter.serve.plain_probe import plain_page, plain_probe
 HEAD_TIMEOUT_SECONDS = 5.0  # a request head must arrive whole within this, or the connection closes
 PAGE_SEND_TIMEOUT_SECONDS = 10.0  # the rest of a status page a client reads too slowly
 HEAD_LIMIT_BYTES = 64 * 1024  # a longer request head is refused (gunicorn would read 800 KB)
+# The sidecar's clients are the kubelet and a few balancers: a hundred idle connections is
+# plenty, and each costs a file descriptor and a poller entry, never a thread.
+IDLE_LIMIT = 100
+# Connections accepted per poller wake-up: several, so a backlog drains quickly, yet few enough
+# that a new connection's head is read (one wake-up later) before 2 x this many newer ones
+# could push it out as the oldest of IDLE_LIMIT.
+ACCEPTS_PER_WAKEUP = 16
+LINGER_SECONDS = 2.0  # how long a closing connection is read for the client's FIN (gunicorn's figure)
+LINGER_DRAIN_BYTES = 64 * 1024  # a client that keeps sending while we close is cut off after this
 _HEADERS_TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
@@ -47,18 +68,96 @@ class ProbeFirstWorker(gthread.ThreadWorker):
         # gunicorn's limits (0 = unlimited), plus the line ending
         self._request_line_limit = (self.cfg.limit_request_line or HEAD_LIMIT_BYTES) + 2
         self._field_limit = (self.cfg.limit_request_field_size or HEAD_LIMIT_BYTES) + 2
+        self._lingering = collections.deque()  # closed for writing, read until the client's FIN
+        if plain_http1:
+            # Busy connections are at most `threads` and idle ones at most IDLE_LIMIT, so
+            # gthread never stops accepting: the oldest idle connection goes instead.
+            self.worker_connections = IDLE_LIMIT + self.cfg.threads + 1
 
     def accept(self, listener):
         if not self._head_first:
             return super().accept(listener)
+        for _ in range(ACCEPTS_PER_WAKEUP):
+            try:
+                sock, client = listener.accept()
+            except OSError as err:
+                if err.errno in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                    return
+                raise
+            self._make_room()
+            self.nr_conns += 1
+            self._wait_for_head(gthread.TConn(self.cfg, sock, client, listener.getsockname()))
+
+    def finish_request(self, conn, fs):
+        """gthread's, except that closing never blocks and pipelined bytes wait in the poller."""
+        if not self._head_first:
+            return super().finish_request(conn, fs)
         try:
-            sock, client = listener.accept()
-        except OSError as err:
-            if err.errno in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+            keep_alive = fs.result() if not fs.cancelled() else False
+            if keep_alive is gthread._DEFER:  # not expected: _run marks the data ready
+                keep_alive = self.alive
+            if not keep_alive:
+                self.nr_conns -= 1
+                self._linger(conn)
                 return
-            raise
-        self.nr_conns += 1
-        self._wait_for_head(gthread.TConn(self.cfg, sock, client, listener.getsockname()))
+            conn.sock.setblocking(False)
+            pipelined = conn.parser.unreader.take_buffered()
+            if pipelined:
+                self._wait_for_head(conn, pipelined)
+                return
+            conn.set_timeout()
+            if not self.alive:
+                conn.timeout = min(conn.timeout, time.monotonic() + gthread.STOP_KEEPALIVE_LINGER)
+            self.keepalived_conns.append(conn)
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn))
+        except Exception:
+            self.nr_conns -= 1
+            conn.close()
+
+    def _make_room(self) -> None:
+        """Close idle connections, oldest first, until one more fits within IDLE_LIMIT."""
+        while len(self._waiting) + len(self.keepalived_conns) + len(self._lingering) >= IDLE_LIMIT:
+            if self._lingering:
+                self._end_linger(self._lingering.popleft())
+            elif self.keepalived_conns and (
+                not self._waiting or self.keepalived_conns[0].timeout <= self._waiting[0].head_deadline
+            ):
+                conn = self.keepalived_conns.popleft()
+                self._drop(conn, registered=True)
+            else:
+                self._drop(self._waiting.popleft(), registered=True)
+
+    def _linger(self, conn) -> None:
+        """Close as gunicorn does (FIN, then read until the client's FIN), from the poller."""
+        try:
+            conn.sock.setblocking(False)
+            conn.sock.shutdown(socket.SHUT_WR)
+            conn.linger_deadline = time.monotonic() + LINGER_SECONDS
+            conn.drained = 0
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_linger_readable, conn))
+        except (OSError, ValueError, KeyError):
+            conn.close()
+            return
+        self._lingering.append(conn)
+
+    def _on_linger_readable(self, conn, client):
+        try:
+            data = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        conn.drained += len(data)
+        if not data or conn.drained >= LINGER_DRAIN_BYTES:
+            self._lingering.remove(conn)
+            self._end_linger(conn)
+
+    def _end_linger(self, conn) -> None:
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        conn.close()
 
     def on_client_socket_readable(self, conn, client):
         if not self._head_first:
@@ -81,12 +180,14 @@ class ProbeFirstWorker(gthread.ThreadWorker):
         now = time.monotonic()
         while self._waiting and (force or self._waiting[0].head_deadline <= now):
             self._drop(self._waiting.popleft(), registered=True)
+        while self._lingering and (force or self._lingering[0].linger_deadline <= now):
+            self._end_linger(self._lingering.popleft())
 
-    def _wait_for_head(self, conn):
+    def _wait_for_head(self, conn, pipelined: bytes = b""):
         conn.head = b""
         conn.head_deadline = time.monotonic() + HEAD_TIMEOUT_SECONDS
         conn.sock.setblocking(False)
-        state = self._read_head(conn)
+        state = self._take(conn, pipelined) if pipelined else self._read_head(conn)
         if state == "more":
             self._waiting.append(conn)
             self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_readable, conn))
@@ -123,6 +224,9 @@ class ProbeFirstWorker(gthread.ThreadWorker):
             return "closed"
         if not data:
             return "closed"
+        return self._take(conn, data)
+
+    def _take(self, conn, data: bytes) -> str:
         head = conn.head = conn.head + data
         if b"\r\n\r\n" in head or b"\n\n" in head:
             return "complete"
@@ -157,6 +261,10 @@ class ProbeFirstWorker(gthread.ThreadWorker):
             sent = -1
         if page and 0 <= sent < len(data):
             self._send_rest(conn, data[sent:])  # a page larger than the socket buffer
+            return True
+        if page and sent == len(data) and not keep_alive:
+            self.nr_conns -= 1
+            self._linger(conn)  # FIN, then wait for the client's: the page's tail is not cut by a reset
             return True
         if sent != len(data) or not keep_alive:
             self._drop(conn, registered=False)

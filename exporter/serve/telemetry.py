@@ -62,6 +62,12 @@ class DecisionCollector:
         )
         dropped.add_metric([], d.series_dropped)
         yield dropped
+        evicted = CounterMetricFamily(
+            PREFIX + "history_series_evicted",
+            "Series no longer scraped, forgotten stalest first to make room in the history for new ones.",
+        )
+        evicted.add_metric([], d.series_evicted)
+        yield evicted
 
         r = d.reload
         yield _gauge("rules_last_reload_successful", "1 when the last rules (re)load succeeded.", float(r.last_ok))
