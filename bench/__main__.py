@@ -1,6 +1,6 @@
 """`make bench`: the sidecar's costs on this machine, beside the targets of issue 7.
 
-    python -m bench [--only cycle,health,memory,startup,abuse,worst-memory] [--quick] [--markdown]
+    python -m bench [--only cycle,health,status,memory,startup,abuse,worst-memory] [--quick] [--markdown]
 
 Prints the machine, one table per measurement and a summary of the targets. Nothing here is
 a test: numbers vary with the machine and its load, so the summary says "met" or by how much

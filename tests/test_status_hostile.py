@@ -26,8 +26,12 @@ NAMES = [
     'it\'s & "quoted" </td></tr></table>',
     LONG,
 ]
-# The longest label value the scrape accepts is 4 KiB.
-LABELS = ["<script>alert(3)</script>", "\"'><b>bold</b>", "<!-- x --><style>*{display:none}</style>", "L" * 4000]
+LABELS = [
+    "<script>alert(3)</script>",
+    "\"'><b>bold</b>",
+    "<!-- x --><style>*{display:none}</style>",
+    "L" * 4000,
+]  # long, yet under the 4 KiB label cap (a longer one fails the scrape)
 DESCRIPTION = "</span><iframe src=//evil></iframe> & more"
 RULES = f"""\
 rules:

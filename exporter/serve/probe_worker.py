@@ -7,9 +7,7 @@ slowloris, thus takes every thread and /health stops answering. This worker keep
 connection in the poller until its request head has arrived, so threads only ever run
 complete requests. And the plain probe (exporter.serve.plain_probe) is answered right there
 from the app's current answer (probe_answer): the kubelet's probe then never waits behind
-other requests for a thread. A plain request for the status page or its JSON is answered the
-same way from pre-rendered bytes (page_answer), so someone watching the page takes no thread
-from the probes either.
+other requests for a thread.
 
 Three more things a hostile or broken client could otherwise do to the one thread that
 answers probes (the poller), handled here:
@@ -21,6 +19,9 @@ answers probes (the poller), handled here:
   idle clients keeps a new probe out.
 - Bytes pipelined behind a request go back to the poller like a new head: a partial second
   request waits there, never in a thread, and times out like any other head.
+other requests for a thread. A plain request for the status page or its JSON is answered the
+same way from pre-rendered bytes (page_answer), so someone watching the page takes no thread
+from the probes either.
 """
 
 import collections
