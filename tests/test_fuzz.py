@@ -186,8 +186,22 @@ def reference(body: bytes, names):
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    out = {}
-    for line in text.split("\n"):
+    lines = text.split("\n")
+    # Pages Prometheus fails whole (prometheus_client would read them): in OpenMetrics (a
+    # `# EOF` line) data after it or any line starting with a blank; otherwise a sample line
+    # starting with a blank; in both, a carriage return in a sample line.
+    eof = next((i for i, line in enumerate(lines) if re.fullmatch(r"# EOF[ \t]*", line)), None)
+    if eof is not None and "\n".join(lines[eof + 1 :]).strip():
+        return None
+    for i, line in enumerate(lines):
+        if eof is not None and i < eof and line[:1] in (" ", "\t"):
+            return None
+        if eof is None and line[:1] in (" ", "\t") and line.strip(" \t")[:1] not in ("", "#"):
+            return None
+        if "\r" in line and line[:1] not in ("#",) and "\r" in line[1:]:
+            return None
+    out, seen = {}, set()
+    for line in lines:
         if names is None:
             if not line.strip() or line.strip().startswith("#"):
                 continue
@@ -201,7 +215,10 @@ def reference(body: bytes, names):
         except (ValueError, TypeError, IndexError, OverflowError):
             return None
         labels = tuple(sorted({**samples[0].labels, "__name__": samples[0].name}.items()))
-        out[labels] = value
+        series = tuple(p for p in labels if p[1])  # empty label values: the same series
+        if series not in seen:  # a series printed twice: Prometheus keeps the first sample
+            seen.add(series)
+            out[labels] = value
     return out
 
 

@@ -25,6 +25,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests import gke_schemas
 from tests.support import require_tool
 
 REPO = Path(__file__).resolve().parents[1]
@@ -378,12 +379,15 @@ CRD_SCHEMAS = {
     ),
 }
 
+CRD_SCHEMAS.update(gke_schemas.SCHEMAS)  # GKE's PodMonitoring, AutoscalingMetric, GCPBackendPolicy modes
+
 KUSTOMIZATION_SCHEMA = _closed(
     {
         "apiVersion": {"const": "kustomize.config.k8s.io/v1beta1"},
         "kind": {"const": "Kustomization"},
         "namespace": _NAME,
         "resources": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+        "patches": gke_schemas.KUSTOMIZE_PATCHES,
         "images": {
             "type": "array",
             "items": _closed(

@@ -23,6 +23,12 @@ def run(args) -> int:
         print("  ".join(cells))
     if ruleset.fleet is not None:
         print(_fleet_summary(ruleset.fleet))
+    if ruleset.score is not None:  # the load score for /load, one line so a reviewer sees it
+        score = ruleset.score
+        terms = ", ".join(term.name for term in score.terms)
+        print(
+            f"score: largest of {terms}; on_missing {score.on_missing:g}, on_stale {score.on_stale:g}  {score.source}"
+        )
     return 0
 
 

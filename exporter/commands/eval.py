@@ -35,7 +35,7 @@ def run(args) -> int:
     overrides = {
         "RULES_PATH": args.rules,
         "SCRAPE_TIMEOUT": args.timeout,
-        "SCRAPE_INTERVAL": "1h",
+        "SCRAPE_INTERVAL": "10m",  # one scrape only; the longest interval, so any sane --timeout fits below it
         "FAILURE_THRESHOLD": "1",
     }
     if args.endpoint:

@@ -27,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="rule file(s) instead of the scenario's (comma-separated, or seed:METRIC:THRESHOLD)",
     )
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="run against two rule sets and compare")
+    parser.add_argument(
+        "--balance",
+        choices=("round_robin", "random", "least_request", "utilization"),
+        help="override the scenario's gateway.balance (utilization: GKE's waterfall on the rules' load score)",
+    )
     parser.add_argument("--seed", type=flag(parse_whole), help="override the scenario's seed")
     parser.add_argument("--duration", metavar="DURATION", help="override the scenario's duration (e.g. 10m)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)")
@@ -47,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         scenario = load_scenario(resolve_scenario(args.scenario))
         if args.seed is not None:
             scenario = replace(scenario, seed=args.seed)
+        if args.balance:
+            scenario = replace(scenario, balance=args.balance)
         if args.duration:
             scenario = replace(scenario, duration=_duration(args.duration))
         if args.compare:

@@ -32,6 +32,11 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+def unexpected(origin: str, error: Exception) -> ConfigError:
+    """An exception no check foresaw, as a problem: counted and shown like any other, no traceback."""
+    return ConfigError([Problem(origin, message=f"could not be loaded: {type(error).__name__}: {error}"[:300])])
+
+
 PROGRAM = "llm-healthcheck"
 
 

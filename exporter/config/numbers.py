@@ -1,6 +1,11 @@
 """Numbers from text, for env vars and command-line flags alike: one parser per kind of number
 and one wording per mistake, so `METRIC_THRESHOLD=inf`, `--seconds nan` and `APP_PORT=http`
-are refused the same way."""
+are refused the same way.
+
+And numbers already read (from YAML) that a float may not hold: YAML spells integers of any
+length (`above: 999...9`, 400 digits), Python keeps them exact, and the first float() of one
+raises OverflowError deep in whatever uses it; is_finite_number turns such a value into a
+message at the place it was written instead."""
 
 import argparse
 import math
@@ -41,3 +46,23 @@ def flag(parse, *args):
 
     convert.__name__ = parse.__name__
     return convert
+
+
+FLOAT_LIMIT = "about ±1.8e308"
+
+
+def is_finite_number(value) -> bool:
+    """True for a number a float holds as a finite value (bools are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def not_finite_reason(value) -> str:
+    """Why is_finite_number(value) is False, worded to follow the value as the user wrote it."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"is not a finite number (too large: a threshold must be within {FLOAT_LIMIT})"
+    return "is not a finite number"

@@ -14,9 +14,11 @@ import re
 from dataclasses import dataclass, fields, replace
 
 from exporter.config import durations
+from exporter.config.bounds import MAX_COUNT, duration_problem
 from exporter.config.errors import ConfigError, Problem
 from exporter.config.numbers import parse_number, parse_whole
 from exporter.config.scrape_config import EMPTY_POLICIES, FAILURE_POLICIES, ScrapeConfig, timeout_problem
+from exporter.config.urls import check_url, redact_url
 
 SEED_ENDPOINT = "http://localhost:8080/metrics"
 SEED_METRIC = "tgi_queue_size"
@@ -62,20 +64,20 @@ def _env_table():
         "APP_PORT": ("port", _parse_port),
         "BIND_HOST": ("bind_host", _parse_nonempty),
         "RULES_PATH": ("rules_path", _parse_nonempty),
-        "SCRAPE_INTERVAL": ("scrape.interval", _parse_positive_duration),
-        "SCRAPE_TIMEOUT": ("scrape.timeout", _parse_positive_duration),
+        "SCRAPE_INTERVAL": ("scrape.interval", _bounded_duration("interval")),
+        "SCRAPE_TIMEOUT": ("scrape.timeout", _bounded_duration("timeout")),
         "ON_FAILURE": ("scrape.on_failure", _choice(FAILURE_POLICIES)),
         "FAILURE_THRESHOLD": ("scrape.failure_threshold", _parse_positive_int),
         "ON_EMPTY": ("scrape.on_empty", _choice(EMPTY_POLICIES)),
         "SCRAPE_MAX_BODY_BYTES": ("max_body_bytes", _parse_positive_int),
         "HISTORY_MAX_SERIES": ("history_max_series", _parse_positive_int),
-        "RELOAD_INTERVAL": ("reload_interval", _parse_positive_duration),
+        "RELOAD_INTERVAL": ("reload_interval", _bounded_duration("reload_interval")),
         "ENABLE_RELOAD_ENDPOINT": ("enable_reload_endpoint", _parse_bool),
         "LOG_FORMAT": ("log_format", _choice(("text", "json"))),
         "LOG_LEVEL": ("log_level", _choice(("debug", "info", "warning", "error"))),
         "THREADS": ("threads", _parse_positive_int),
-        "SHUTDOWN_DRAIN_SECONDS": ("shutdown_drain", _parse_nonnegative_duration),
-        "GRACEFUL_TIMEOUT": ("graceful_timeout", _parse_positive_duration),
+        "SHUTDOWN_DRAIN_SECONDS": ("shutdown_drain", _bounded_duration("shutdown_drain")),
+        "GRACEFUL_TIMEOUT": ("graceful_timeout", _bounded_duration("graceful_timeout")),
     }
 
 
@@ -101,7 +103,8 @@ def load_settings(environ, overrides: dict | None = None) -> Settings:
         try:
             parsed = parse(raw[name])
         except ValueError as err:
-            problems.append(Problem(f"env {name}", message=f'"{raw[name]}" {err}'))
+            shown = redact_url(raw[name].strip()) if parse is _parse_url else raw[name]
+            problems.append(Problem(f"env {name}", message=f'"{shown}" {err}'))
             continue
         if target.startswith("scrape."):
             scrape[target.removeprefix("scrape.")] = parsed
@@ -192,7 +195,13 @@ def _parse_port(text: str) -> int:
 
 
 def _parse_positive_int(text: str) -> int:
-    return parse_whole(text, 1)
+    digits = text.strip().lstrip("+-")
+    if len(digits) > 12 and digits.isdigit():  # also keeps int() off strings of thousands of digits
+        raise ValueError(f"is too large (at most {MAX_COUNT})")
+    value = parse_whole(text, 1)
+    if value > MAX_COUNT:
+        raise ValueError(f"is too large (at most {MAX_COUNT})")
+    return value
 
 
 def parse_duration(text: str) -> float:
@@ -208,18 +217,17 @@ def parse_duration(text: str) -> float:
         raise ValueError("is not a duration (e.g. 1s, 800ms, 1m30s)") from None
 
 
-def _parse_positive_duration(text: str) -> float:
-    value = parse_duration(text)
-    if not value > 0 or math.isinf(value):
-        raise ValueError("must be a positive duration")
-    return value
+def _bounded_duration(name: str):
+    """A duration parser that also holds the value to bounds.DURATIONS[name]."""
 
+    def parse(text: str) -> float:
+        value = parse_duration(text)
+        problem = duration_problem(name, value) if math.isfinite(value) else "must be a finite duration"
+        if problem:
+            raise ValueError(problem)
+        return value
 
-def _parse_nonnegative_duration(text: str) -> float:
-    value = parse_duration(text)
-    if value < 0 or math.isinf(value):
-        raise ValueError("must not be negative")
-    return value
+    return parse
 
 
 def _parse_bool(text: str) -> bool:
@@ -233,8 +241,9 @@ def _parse_bool(text: str) -> bool:
 
 def _parse_url(text: str) -> str:
     text = text.strip()
-    if not re.match(r"^https?://[^/\s]+", text):
-        raise ValueError("is not an http:// or https:// URL")
+    problem = check_url(text)
+    if problem:
+        raise ValueError(problem)
     return text
 
 
@@ -260,12 +269,6 @@ def _choice(options):
         return lowered
 
     return parse
-
-
-def redact_url(url: str) -> str:
-    """Hide userinfo and token-like query values before a URL reaches a log or /rules."""
-    url = re.sub(r"^(\w+://)[^/@]*@", r"\1***@", url)
-    return re.sub(r"(?i)([?&](?:token|access_token|apikey|api_key|key|password|secret)=)[^&]*", r"\1***", url)
 
 
 ENV_NAMES = tuple(_env_table()) + ("METRICS_THRESHOLD",)

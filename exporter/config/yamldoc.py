@@ -11,6 +11,7 @@ a string. `surprise_hint` explains these next to the value, and `surprising_numb
 flags the numeric ones that would otherwise be accepted silently.
 """
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -139,6 +140,8 @@ def _float_spelling(raw: str) -> str:
         number = float(raw.replace("_", ""))
     except ValueError:
         return "it with a dot and a signed exponent, like 1.0e+3"
+    if not math.isfinite(number):
+        return "a number below about 1.8e308"
     mantissa, _, exponent = f"{number:e}".partition("e")
     mantissa = mantissa.rstrip("0")
     if mantissa.endswith("."):
@@ -237,7 +240,12 @@ def _scalar(loader, node, problems):
     if node.tag == _TAG + "timestamp":
         # A date is not a type rules use; keep the text so the schema judges it as text.
         return node.value
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError):
+        # An integer of thousands of digits (beyond Python's conversion limit): no float holds
+        # it either, so it is infinite to whatever checks the value, which quotes the text.
+        return -math.inf if node.value.lstrip().startswith("-") else math.inf
 
 
 def _check_tag(node, expected, problems):

@@ -57,6 +57,7 @@ class Decision:
     fail_open: bool = False  # the fail-open guard holds the pod in although rules would take it out
     fleet: object = None  # core.fleet_view.FleetStatus as this cycle used it; None without a fleet: block
     series_evicted: int = 0  # series no longer scraped, forgotten early to make room (cumulative)
+    load: object = None  # core.load_score.LoadScore of this cycle; read through load_score.published()
 
 
 def frozen(mapping: dict) -> MappingProxyType:

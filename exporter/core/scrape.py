@@ -205,6 +205,7 @@ def parse_samples(body: bytes, names: frozenset[str] | None, max_samples: int | 
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise ScrapeFailure(UNPARSABLE, "body is not UTF-8 text") from None
+    _check_page_as_prometheus(text)
     lines = _all_sample_lines(text) if names is None else _selected_lines(text, names)
     if max_samples is not None and len(lines) > max_samples:
         raise ScrapeFailure(
@@ -218,7 +219,54 @@ def parse_samples(body: bytes, names: frozenset[str] | None, max_samples: int | 
         if len(line) > LABEL_VALUE_LIMIT_BYTES:
             _check_label_values(sample[0])
         samples.append(sample)
-    return tuple(samples)
+    return _first_of_each_series(samples)
+
+
+_EOF_LINE = re.compile(r"^# EOF[ \t]*$", re.MULTILINE)
+_INDENTED_SAMPLE = re.compile(r"^[ \t]+[^ \t\n#]", re.MULTILINE)
+_INDENTED_ANY = re.compile(r"^[ \t]", re.MULTILINE)
+_CR_IN_SAMPLE = re.compile(r"^[^#\n][^\n]*\r", re.MULTILINE)
+
+
+def _check_page_as_prometheus(text: str) -> None:
+    """Fail the page where Prometheus (2.42 and 3) fails the whole scrape, though
+    prometheus_client, which strips every line, would read it (checked against a real
+    Prometheus in tests/test_exposition_vs_prometheus.py):
+
+    - a sample line that starts with a blank (the blank becomes part of the metric name:
+      "invalid metric name"); blank-only and indented comment lines are fine;
+    - a carriage return in a sample line (`x 1\r\n`: "parsing "1\r": invalid syntax");
+    - OpenMetrics (the page has a `# EOF` line): any line that starts with a blank, and any
+      data after `# EOF`.
+
+    Each test is one C-speed search over the page, and the common page has none of these."""
+    eof = _EOF_LINE.search(text) if "# EOF" in text else None
+    blanks = text[:1] in (" ", "\t") or "\n " in text or "\n\t" in text
+    if eof is not None:
+        if text[eof.end() :].strip():
+            raise ScrapeFailure(UNPARSABLE, "unparsable exposition text: data after # EOF")
+        if blanks and _INDENTED_ANY.search(text, 0, eof.start()):
+            raise ScrapeFailure(UNPARSABLE, "unparsable exposition text: an OpenMetrics line starts with a blank")
+    elif blanks and _INDENTED_SAMPLE.search(text):
+        raise ScrapeFailure(UNPARSABLE, "unparsable exposition text: a sample line starts with a blank")
+    if "\r" in text and _CR_IN_SAMPLE.search(text):
+        raise ScrapeFailure(UNPARSABLE, "unparsable exposition text: a sample line holds a carriage return")
+
+
+def _first_of_each_series(samples: list) -> tuple:
+    """The page with each series once, at its first sample: a series printed twice is stored
+    by Prometheus from its first line (the second is a duplicate sample for the timestamp,
+    counted and dropped). Label sets equal once empty values are dropped are one series."""
+    seen: set = set()
+    out = []
+    for sample in samples:
+        labels = sample[0]
+        key = labels if all(v for _, v in labels) else tuple(p for p in labels if p[1])
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(sample)
+    return tuple(out)
 
 
 # Prometheus' label_value_length_limit, on by default here: label values are names, ids and

@@ -209,13 +209,72 @@ def _top(op: str, vector: list, grouping: Grouping, k_param: float) -> list:
         groups.setdefault(grouping.key(sample[0]), []).append(sample)
     out = []
     for members in groups.values():
-        # NaN sorts last for both, as Prometheus' heaps treat it as the weakest value.
-        if op == "topk":
-            ranked = sorted(members, key=lambda s: (s[1] != s[1], -s[1] if s[1] == s[1] else 0.0))
-        else:
-            ranked = sorted(members, key=lambda s: (s[1] != s[1], s[1] if s[1] == s[1] else 0.0))
-        out.extend(ranked[:k])
+        out.extend(top_k(members, k, op == "topk"))
     return out
+
+
+def top_k(members: list, k: int, largest: bool) -> list:
+    """The k samples Prometheus keeps, chosen the way it chooses them among ties.
+
+    Prometheus feeds the group's samples, in input order (for a selector: the order in which
+    the series first appeared, as the history keeps them), through a heap of k elements with the
+    weakest at the root (NaN is weakest, as its Less says); a sample replaces the root only
+    when strictly stronger, and then the heap is repaired with container/heap's Fix. Which of
+    several equal values survive depends on that exact sequence, so it is replayed here."""
+    if largest:
+
+        def weaker(a: float, b: float) -> bool:
+            return a != a or a < b
+    else:
+
+        def weaker(a: float, b: float) -> bool:
+            return a != a or a > b
+
+    heap: list = []
+    for sample in members:
+        if len(heap) < k:
+            heap.append(sample)
+            _heap_up(heap, len(heap) - 1, weaker)
+        else:
+            root = heap[0][1]
+            v = sample[1]
+            if (root < v if largest else root > v) or (root != root and v == v):
+                heap[0] = sample
+                if k > 1:
+                    _heap_down(heap, 0, weaker)
+    # Strongest first, as Prometheus sorts the heap for output. Equal values keep heap order
+    # here, where Go's unstable sort may swap them: the set kept is the same, which is what a
+    # rule (and an unordered comparison) sees.
+    sign = -1.0 if largest else 1.0
+    return sorted(heap, key=lambda s: (True, 0.0) if s[1] != s[1] else (False, sign * s[1]))
+
+
+def _heap_up(heap: list, j: int, weaker) -> None:
+    """container/heap's up()."""
+    while True:
+        i = (j - 1) // 2
+        if i == j or j <= 0 or not weaker(heap[j][1], heap[i][1]):
+            break
+        heap[i], heap[j] = heap[j], heap[i]
+        j = i
+
+
+def _heap_down(heap: list, i0: int, weaker) -> None:
+    """container/heap's down(), as heap.Fix calls it for the root."""
+    n = len(heap)
+    i = i0
+    while True:
+        j1 = 2 * i + 1
+        if j1 >= n or j1 < 0:
+            break
+        j = j1
+        j2 = j1 + 1
+        if j2 < n and weaker(heap[j2][1], heap[j1][1]):
+            j = j2
+        if not weaker(heap[j][1], heap[i][1]):
+            break
+        heap[i], heap[j] = heap[j], heap[i]
+        i = j
 
 
 def _count_values(vector: list, grouping: Grouping, label: str) -> list:

@@ -9,7 +9,7 @@ import math
 
 import promql_parser as pp
 
-from . import binary, functions, nodes
+from . import binary, functions, nodes, range_functions
 from .aggregate import SUPPORTED as AGGREGATIONS
 from .aggregate import Grouping
 from .errors import PromQLError
@@ -58,7 +58,7 @@ INSTANT_FUNCTIONS = (
         "absent_over_time",
     }
 )
-SUPPORTED_FUNCTIONS = frozenset(INSTANT_FUNCTIONS | set(functions.RANGE_FUNCTIONS))
+SUPPORTED_FUNCTIONS = frozenset(INSTANT_FUNCTIONS | set(range_functions.RANGE_FUNCTIONS))
 
 
 class Compiled:
@@ -234,8 +234,8 @@ def _call(e, info: Compiled):
     if name not in SUPPORTED_FUNCTIONS:
         raise PromQLError(f'function "{name}" is not supported')
     args = [_build(_unparen(a), info) for a in e.args]
-    if name in functions.RANGE_FUNCTIONS:
-        index = functions.RANGE_FUNCTIONS[name][2]
+    if name in range_functions.RANGE_FUNCTIONS:
+        index = range_functions.RANGE_FUNCTIONS[name][2]
         matrix = args[index]
         if not isinstance(matrix, MatrixSelector):
             raise PromQLError(f'function "{name}" expects a range selector such as x[5m]')

@@ -112,12 +112,12 @@ def _sorted_quantile(q: float, bounds: list, counts: list) -> float:
     if len(bounds) < 2:
         return math.nan
     observations = counts[-1]
-    if observations == 0 or observations != observations:
+    if observations == 0:  # a NaN total goes on: its rank is NaN and lands in the top bucket
         return math.nan
     rank = q * observations
     last = len(counts) - 1
     if has_nan or rank != rank:  # (rank is NaN for q = 0 with infinite observations)
-        b = next((i for i in range(last) if counts[i] >= rank), last)
+        b = _go_search(counts, rank, last)
     else:
         b = bisect_left(counts, rank, 0, last)  # counts are non-decreasing by now
     if b == last:
@@ -133,6 +133,21 @@ def _sorted_quantile(q: float, bounds: list, counts: list) -> float:
         rank -= counts[b - 1]
     # Go's division: an empty bucket holding rank 0 (q = 0) gives NaN, not an exception.
     return start + (end - start) * div(rank, count)
+
+
+def _go_search(counts: list, rank: float, n: int) -> int:
+    """Go's sort.Search(n, counts[i] >= rank), step for step.
+
+    With a NaN count the predicate is not monotonic, so the bucket Prometheus picks is the one
+    its binary search lands on, not the first bucket at or past the rank."""
+    low, high = 0, n
+    while low < high:
+        middle = (low + high) >> 1
+        if not counts[middle] >= rank:
+            low = middle + 1
+        else:
+            high = middle
+    return low
 
 
 def _coalesce(buckets: list) -> list:

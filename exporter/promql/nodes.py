@@ -4,7 +4,7 @@ Scalars are floats; instant vectors are lists of (labels, value) with labels as 
 exporter.core.history.Labels. Each node knows its `kind` so the compiler can check types once.
 """
 
-from . import binary, functions
+from . import binary, functions, range_functions
 from . import labels as L
 from .aggregate import Grouping, aggregate
 from .errors import PromQLError
@@ -110,8 +110,8 @@ class RangeFunction:
 
     def __init__(self, name: str, matrix: MatrixSelector, params: list):
         self.name = name
-        self.impl, self.keep_name, _ = functions.RANGE_FUNCTIONS[name]
-        self.extrapolated = functions.EXTRAPOLATED.get(name)
+        self.impl, self.keep_name, _ = range_functions.RANGE_FUNCTIONS[name]
+        self.extrapolated = range_functions.EXTRAPOLATED.get(name)
         self.matrix = matrix
         self.params = params
         # Series of one exact name differ in their other labels, so dropping the name
@@ -125,11 +125,13 @@ class RangeFunction:
         rng = self.matrix.range
         if self.extrapolated is not None:
             is_counter, is_rate = self.extrapolated
-            out = functions.extrapolated_vector(
+            out = range_functions.extrapolated_vector(
                 self.matrix.selector.series(ctx.history), start, end, rng, is_counter, is_rate
             )
             return _unique(out) if self.check_unique else out
         impl = self.impl
+        if self.name in range_functions.ANCHORED_AT_EVALUATION:
+            end = ctx.at
         out = []
         for series, times, values in self.matrix.windows(ctx):
             value = impl(times, values, start, end, rng, params)

@@ -23,6 +23,7 @@ from exporter.config.fleet_config import (
     default_timeout,
 )
 from exporter.config.settings import redact_url
+from exporter.config.urls import check_url
 from exporter.promql import PromQLError
 from exporter.promql.compiler import MAX_LENGTH, parse
 
@@ -56,7 +57,9 @@ def load_fleet_block(ctx, bad_paths: set) -> FleetConfig | None:
     base = ("fleet",)
     ok = {key: value for key, value in block.items() if base + (key,) not in bad_paths}
     url = ok.get("url")
-    if isinstance(url, str) and not urlsplit(url).path.endswith(QUERY_PATH):
+    if isinstance(url, str) and check_url(url):  # checked whole first: urlsplit may raise on it
+        ctx.add(base + ("url",), f"url: {json.dumps(redact_url(url))} {check_url(url)}")
+    elif isinstance(url, str) and not urlsplit(url).path.endswith(QUERY_PATH):
         ctx.add(
             base + ("url",),
             f"url: {json.dumps(redact_url(url))} is not an instant-query endpoint; give the whole URL, "

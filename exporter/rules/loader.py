@@ -18,13 +18,18 @@ from importlib import resources
 
 import jsonschema
 
+from exporter.config.bounds import duration_problem
 from exporter.config.durations import format_duration, parse_duration
 from exporter.config.errors import ConfigError, Problem
+from exporter.config.numbers import is_finite_number, not_finite_reason
 from exporter.config.scrape_config import ScrapeConfig, timeout_problem
+from exporter.config.urls import check_url, redact_url
 from exporter.config.yamldoc import Document, parse_document, surprise_hint, surprising_number
 from exporter.promql import PromQLError, compile_expr
+from exporter.rules import files as rule_files
 from exporter.rules.fleet_block import FleetBlock, fleet_reference_problems
 from exporter.rules.model import Rule, RuleSet
+from exporter.rules.score import load_score_block, merge_scores
 
 # The evaluator keeps history in memory for the longest range any rule reads; capping it keeps
 # that memory bounded whatever a rule asks for. `for` and `keep_firing_for` share the cap so a
@@ -32,7 +37,7 @@ from exporter.rules.model import Rule, RuleSet
 MAX_RANGE_SECONDS = 3600
 # Rule files are a few kilobytes; anything near this is a mistake (a log, a binary) and
 # reading it whole would let a bad ConfigMap exhaust the sidecar's memory.
-MAX_FILE_BYTES = 1 << 20
+MAX_FILE_BYTES = rule_files.MAX_FILE_BYTES
 
 _DURATION_KEYS = frozenset({"for", "keep_firing_for", "interval", "timeout", "max_age"})
 _TYPE_WORDS = {
@@ -110,7 +115,14 @@ def load_rules(paths: Sequence[str]) -> RuleSet:
     if problems:
         raise ConfigError(problems)
     scrape = loader.scrape or ScrapeConfig()
-    return RuleSet(tuple(loader.rules), scrape, digest.hexdigest(), tuple(files), loader.fleet.config)
+    return RuleSet(
+        tuple(loader.rules),
+        scrape,
+        digest.hexdigest(),
+        tuple(files),
+        fleet=loader.fleet.config,
+        score=merge_scores(loader.scores),
+    )
 
 
 def seed_ruleset(metric: str, threshold: float) -> RuleSet:
@@ -150,19 +162,8 @@ def _validator():
 
 
 def _read_capped(file: str) -> tuple[bytes, str]:
-    try:
-        with open(file, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except IsADirectoryError:
-        return b"", "is a directory; give the directory itself to load every *.yaml in it"
-    except OSError as err:
-        return b"", f"cannot read: {(err.strerror or str(err)).lower()}"
-    if len(data) > MAX_FILE_BYTES:
-        return (
-            data,
-            f"file is larger than {MAX_FILE_BYTES // (1 << 20)} MiB; rule files are small, is this the right file?",
-        )
-    return data, ""
+    data, error = rule_files.read_capped(file, MAX_FILE_BYTES)
+    return data, error or rule_files.too_large(data, MAX_FILE_BYTES)
 
 
 class _Loader:
@@ -173,6 +174,7 @@ class _Loader:
         self.problems: list[Problem] = []
         self.scrape: ScrapeConfig | None = None
         self._scrape_at = ""
+        self.scores: list = []  # (file stem, ScoreSpec) per file with a score block
         self._names: dict[str, str] = {}  # name -> "file:line" of its first definition
         self.fleet = FleetBlock()  # the one fleet: block of all the files, if any
         self.rules_at: list = []  # (rule, (file, line, col) of its expr), for checks across files
@@ -196,6 +198,7 @@ class _Loader:
             if isinstance(doc.value, dict):
                 self._load_scrape(ctx, bad_paths)
                 self.fleet.load(ctx, bad_paths)
+                self._load_score(ctx, bad_paths)
                 rules = doc.value.get("rules")
                 for index, entry in enumerate(rules if isinstance(rules, list) else []):
                     if isinstance(entry, dict):
@@ -218,17 +221,29 @@ class _Loader:
                 continue
             values[key] = _duration_seconds(value) if key in _DURATION_KEYS else value
         interval, timeout = values.get("interval"), values.get("timeout")
-        if interval is not None and interval <= 0:
-            ctx.add(("scrape", "interval"), f"interval: {ctx.shown(('scrape', 'interval'))} must be greater than zero")
-        if timeout is not None and timeout <= 0:
-            ctx.add(("scrape", "timeout"), f"timeout: {ctx.shown(('scrape', 'timeout'))} must be greater than zero")
-        elif timeout is not None and interval:
+        if isinstance(values.get("endpoint"), str) and check_url(values["endpoint"]):
+            url = values.pop("endpoint")
+            ctx.add(("scrape", "endpoint"), f'endpoint: "{redact_url(url)}" {check_url(url)}')
+        out_of_range = False
+        for key in ("interval", "timeout"):
+            problem = duration_problem(key, values[key]) if values.get(key) is not None else None
+            if problem:
+                ctx.add(("scrape", key), f"{key}: {ctx.shown(('scrape', key))} {problem}")
+                out_of_range = True
+        if not out_of_range and timeout is not None and interval:
             overlap = timeout_problem(
                 timeout, interval, ctx.shown(("scrape", "timeout")), ctx.shown(("scrape", "interval"))
             )
             if overlap:
                 ctx.add(("scrape", "timeout"), overlap)
         self.scrape = ScrapeConfig(**values)
+
+    def _load_score(self, ctx, bad_paths) -> None:
+        block = ctx.doc.value.get("score")
+        if isinstance(block, dict) and not any(path[:1] == ("score",) for path in bad_paths):
+            spec = load_score_block(ctx, block, MAX_RANGE_SECONDS)
+            if spec is not None:
+                self.scores.append((os.path.splitext(os.path.basename(ctx.file))[0], spec))
 
     def _load_rule(self, ctx, index: int, entry: dict, bad_paths) -> None:
         base = ("rules", index)
@@ -301,8 +316,8 @@ class _Loader:
 
     def _check_thresholds(self, ctx, base, ok) -> None:
         for key in ("above", "below", "recover_below", "recover_above"):
-            if key in ok and not math.isfinite(ok[key]):
-                ctx.add(base + (key,), f"{key}: {ctx.shown(base + (key,))} is not a finite number")
+            if key in ok and not is_finite_number(ok[key]):
+                ctx.add(base + (key,), f"{key}: {ctx.shown(base + (key,))} {not_finite_reason(ok[key])}")
                 ok.pop(key)
         if "above" in ok and "below" in ok:
             ctx.add(base + ("below",), "below: a rule has either above or below, not both; write two rules", key=True)
@@ -468,7 +483,8 @@ def _describe(ctx: _FileContext, path: tuple, error) -> str:
             f"or _, at most 128 characters"
         )
     if validator == "pattern" and key in ("endpoint", "url"):
-        return f"{key}: {shown} is not an http:// or https:// URL"
+        url = json.dumps(redact_url(value)) if isinstance(value, str) else shown
+        return f"{key}: {url} is not an http:// or https:// URL"
     if validator == "minLength":
         return f"{key}: must not be empty"
     if validator == "minimum":
@@ -485,8 +501,8 @@ def _duration_message(value, shown: str) -> str:
 
 
 def _with_unit(number) -> str:
-    if not math.isfinite(float(number)):
-        return "10s"  # .nan or .inf written as a duration: show the form, not a conversion
+    if not is_finite_number(number):
+        return "10s"  # .nan, .inf or 400 digits written as a duration: show the form, not a conversion
     if float(number).is_integer():
         return f"{int(number)}s"
     return f"{round(number * 1000)}ms"

@@ -6,6 +6,7 @@ from functools import cached_property
 from exporter.config.fleet_config import FleetConfig
 from exporter.config.scrape_config import ScrapeConfig
 from exporter.promql import CompiledExpr
+from exporter.rules.score import ScoreSpec
 
 SEVERITIES = ("unready", "warn")
 
@@ -53,6 +54,7 @@ class RuleSet:
     sha256: str = ""
     files: tuple[str, ...] = ()
     fleet: FleetConfig | None = None  # the optional fleet: block (exporter/config/fleet_config.py)
+    score: ScoreSpec | None = None  # the `score:` section: the load score for balancers
 
     @cached_property  # read every cycle to select lines before parsing
     def metric_names(self) -> frozenset[str] | None:
@@ -63,8 +65,13 @@ class RuleSet:
             if wanted is None:
                 return None
             names |= wanted
+        if self.score is not None:
+            if self.score.metric_names is None:
+                return None
+            names |= self.score.metric_names
         return frozenset(names)
 
     @cached_property
     def max_range_seconds(self) -> float:
-        return max((rule.expr.max_range_seconds for rule in self.rules), default=0.0)
+        ranges = [rule.expr.max_range_seconds for rule in self.rules]
+        return max(ranges + [self.score.max_range_seconds if self.score else 0.0])

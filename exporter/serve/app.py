@@ -4,6 +4,7 @@ import falcon
 
 from exporter.serve import probe_answer
 from exporter.serve.explain import health_document, rules_document, verbose_lines
+from exporter.serve.load_page import LoadResource
 from exporter.serve.status_http import PATHS, add_status_routes, attach_publisher, status_answer
 from exporter.serve.telemetry import render
 
@@ -138,6 +139,7 @@ def create_app(evaluator, registry, enable_reload: bool = False) -> ProbeFastPat
     app.add_route("/livez", LivezResource(evaluator))
     app.add_route("/metrics", MetricsResource(registry))
     app.add_route("/rules", RulesResource(evaluator))
+    app.add_route("/load", LoadResource(evaluator))
     app.add_route("/-/reload", ReloadResource(evaluator, enable_reload))
     status = attach_publisher(evaluator)
     add_status_routes(app, status)

@@ -8,17 +8,15 @@ Reloads happen only on this thread (a poll every reload_interval by content hash
 POST /-/reload merely ask for one), so a rule set is never swapped in the middle of a cycle.
 """
 
-import hashlib
 import logging
-import os
 import threading
 import time as _time
 from collections import Counter
 from dataclasses import replace
 
-from exporter.config.errors import ConfigError, Problem
+from exporter.config.errors import ConfigError, unexpected
 from exporter.config.settings import Settings, check_scrape, effective_scrape, redact_url
-from exporter.core import engine, policy
+from exporter.core import engine, load_score, policy
 from exporter.core.decision import STARTING, TERMINATING, Decision, ReloadStatus, ScrapeStatus, frozen
 from exporter.core.fleet_view import guard_inputs
 from exporter.core.history import History
@@ -26,6 +24,7 @@ from exporter.core.memory_bounds import HISTORY_MAX_LABEL_BYTES, series_cap
 from exporter.core.scrape import Scraper
 from exporter.rules.model import RuleSet
 from exporter.serve.fleet_poller import FleetLink
+from exporter.serve.rules_source import RulesSource
 
 log = logging.getLogger("llm_healthcheck")
 
@@ -35,78 +34,6 @@ HISTORY_MARGIN_SECONDS = 60.0  # kept beyond the longest range selector
 class SystemClock:
     time = staticmethod(_time.time)
     monotonic = staticmethod(_time.monotonic)
-
-
-class RulesSource:
-    """Where rules come from: a file/directory (reloadable) or the seed's env vars."""
-
-    LOAD_ATTEMPTS = 5
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.path = settings.rules_path
-
-    def load(self) -> tuple[RuleSet, str | None]:
-        """The rules and the fingerprint of exactly the content they were read from.
-
-        Files are read one after another, so a ConfigMap swap in the middle could yield a mix
-        of two versions; the version is taken before and after (see _version), and a read that
-        straddled a change is thrown away and repeated. A ConfigError carries the fingerprint
-        of the broken content (None when the files never held still), so the same broken
-        content is not retried on every poll but a newer version is.
-        """
-        from exporter.rules import loader as ruleset
-
-        if self.path is None:
-            return ruleset.seed_ruleset(self.settings.metric_to_check, self.settings.metric_threshold), None
-        for _ in range(self.LOAD_ATTEMPTS):
-            before = self._version()
-            try:
-                loaded = ruleset.load_rules([self.path])
-            except ConfigError as err:
-                if self._version() == before:
-                    err.fingerprint = before[1]
-                    raise
-                continue
-            if self._version() == before:
-                return loaded, before[1]
-        err = ConfigError(
-            [
-                Problem(
-                    self.path,
-                    message=f"rule files changed while being read, "
-                    f"{self.LOAD_ATTEMPTS} times in a row; retrying at the next poll",
-                )
-            ]
-        )
-        err.fingerprint = None
-        raise err
-
-    def _version(self) -> tuple:
-        """What must not change during a read: the content, and for a ConfigMap volume the
-        `..data` link, whose target is a new directory name on every update, so a swap and a
-        swap back during one read (same content before and after) is still noticed."""
-        try:
-            link = os.readlink(os.path.join(self.path, "..data"))
-        except OSError:
-            link = None
-        return link, self.fingerprint()
-
-    def fingerprint(self) -> str | None:
-        """Content hash of the resolved files; works across Kubernetes' ..data symlink swap."""
-        if self.path is None:
-            return None
-        from exporter.rules import loader as ruleset
-
-        digest = hashlib.sha256()
-        try:
-            for name in ruleset.resolve_rule_files(self.path):
-                digest.update(name.encode() + b"\0")
-                with open(name, "rb") as handle:
-                    digest.update(handle.read())
-        except (ConfigError, OSError) as err:
-            digest.update(f"unreadable: {err}".encode())
-        return digest.hexdigest()
 
 
 class Evaluator:
@@ -229,6 +156,7 @@ class Evaluator:
             terminating=self._terminating,
             **guard_inputs(fleet),
         )
+        load = load_score.next_score(ruleset.score, self.decision, self._history, now, result, self._scrape, config)
         self._cycle += 1
         decision = Decision(
             verdict.ready,
@@ -250,6 +178,7 @@ class Evaluator:
             verdict.fail_open,
             fleet,
             self._history.evicted,
+            load,
         )
         self._publish(decision)
         self._last_cycle_end = self.clock.monotonic()
@@ -297,7 +226,9 @@ class Evaluator:
     # ---- liveness and shutdown ------------------------------------------------------------
 
     def alive(self) -> bool:
-        """The loop finished a cycle within 3 intervals plus the timeout."""
+        """The loop thread runs and finished a cycle within 3 intervals plus the timeout."""
+        if self._thread is not None and not self._thread.is_alive() and not self._stop.is_set():
+            return False  # the loop thread is gone: nothing will ever publish again
         limit = 3 * self.config.interval + self.config.timeout
         return self.clock.monotonic() - self._last_cycle_end <= limit
 
@@ -345,7 +276,8 @@ class Evaluator:
         try:
             ruleset, fingerprint = self.source.load()
             config = self._check_config(ruleset)
-        except ConfigError as err:
+        except Exception as error:  # a loader bug must count as a failed reload too
+            err = error if isinstance(error, ConfigError) else unexpected(self.source.path or "rules", error)
             self._reloads["failure"] += 1
             self._failed_fingerprint = getattr(err, "fingerprint", fingerprint)
             self._reload = ReloadStatus(False, self._reload.last_success, str(err), frozen(self._reloads))

@@ -8,6 +8,7 @@ import math
 from exporter.config.settings import redact_url
 from exporter.core.decision import TERMINATING, Decision
 from exporter.serve.fleet_explain import fleet_document, fleet_lines
+from exporter.serve.load_page import load_document, load_line
 
 BOUNDS = ("above", "below", "recover_below", "recover_above")
 
@@ -27,6 +28,8 @@ def verbose_lines(decision: Decision) -> list[str]:
         else:
             note = f"severity warn, {status.state}" if status.rule.severity == "warn" else status.state
             lines.append(f"[+]{name} ok ({note}: {status.reason})")
+    if decision.ruleset.score is not None:  # without one, the load only mirrors readiness
+        lines.append(load_line(decision))
     lines.append(f"{'ready' if decision.ready else 'unready'}: {decision.reason}")
     return lines
 
@@ -51,6 +54,7 @@ def health_document(decision: Decision) -> dict:
         "scrape": scrape_document(decision),
         "fail_open": decision.fail_open,
         "fleet": fleet_document(decision),
+        "load": load_document(decision),
         "rules": [rule_document(status, decision.time) for status in decision.rules],
     }
 
@@ -68,6 +72,7 @@ def rules_document(decision: Decision) -> dict:
         },
         "scrape": scrape_document(decision),
         "fleet": fleet_document(decision),
+        "score": load_document(decision),
         "rules": [rule_document(status, decision.time) for status in decision.rules],
     }
 

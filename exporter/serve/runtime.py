@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from exporter.config.settings import Settings, redact_url
 from exporter.serve.app import create_app
-from exporter.serve.evaluator import Evaluator, RulesSource
+from exporter.serve.evaluator import Evaluator
+from exporter.serve.rules_source import RulesSource
 from exporter.serve.telemetry import build_registry
 
 log = logging.getLogger("llm_healthcheck")

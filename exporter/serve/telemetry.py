@@ -15,6 +15,8 @@ from exporter.core.engine import STATES
 from exporter.core.scrape import FAILURE_REASONS
 from exporter.serve.explain import BOUNDS
 from exporter.serve.fleet_telemetry import fleet_families
+from exporter.serve.load_page import HELP as LOAD_HELP
+from exporter.serve.load_page import current_load
 
 PREFIX = "llm_healthcheck_"
 READINESS = ("ready", "unready")
@@ -28,6 +30,7 @@ class DecisionCollector:
     def collect(self):
         d = self._current()
         yield _gauge("ready", "1 when /health answers 200, else 0.", float(d.ready))
+        yield _gauge("load", LOAD_HELP, current_load(d).value)  # unlabeled: GKE ignores labels
         yield from _rule_families(d)
         yield from fleet_families(d)
 

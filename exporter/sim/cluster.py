@@ -19,6 +19,7 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from exporter.core.load_score import published, score_for
 from exporter.rules.model import RuleSet
 from exporter.sim.arrivals import Arrivals
 from exporter.sim.gateway import Gateway
@@ -37,6 +38,8 @@ class SimPod:
     probe: ReadinessProbe
     sidecar: SimSidecar
     next_eval: float
+    load: float = 0.0  # the sidecar's llm_healthcheck_load, computed only for balance: utilization
+    load_score: object = None
     queue: array = field(default_factory=lambda: array("i"))
     running: array = field(default_factory=lambda: array("i"))
     kv: array = field(default_factory=lambda: array("f"))
@@ -106,7 +109,10 @@ def simulate(
         random.Random(f"{seed}:gateway"),
         scenario.spill,
         scenario.overprovisioning_factor,
+        scenario.max_utilization,
+        scenario.refresh,
     )
+    balancer = gateway.balancer
     arrivals = [Arrivals(region.load, random.Random(f"{seed}:arrivals:{region.name}")) for region in scenario.regions]
     lengths = [random.Random(f"{seed}:requests:{region.name}") for region in scenario.regions]
     configs = [region.model for region in scenario.regions]
@@ -153,7 +159,13 @@ def simulate(
                 if pod.next_eval <= t:
                     pod.next_eval = t + interval
                 tick = time.perf_counter()
-                pod.sidecar.evaluate(t, engines[pod.region].samples(model, families[pod.region]))
+                samples = engines[pod.region].samples(model, families[pod.region])
+                ready = pod.sidecar.evaluate(t, samples)
+                if balancer is not None:  # the same computation as the sidecar's /load
+                    pod.load_score = score_for(
+                        ruleset.score, pod.load_score, pod.sidecar.history, t, bool(samples), not samples, False
+                    )
+                    pod.load = published(pod.load_score, ruleset.score, ready, "serving").value
                 eval_seconds += time.perf_counter() - tick
                 evaluations += 1
             probe = pod.probe
@@ -165,6 +177,8 @@ def simulate(
             pod.ready.append(probe.ready)
         for r in changed:
             gateway.update(r, [p for p in by_region[r] if p.probe.ready])
+        if balancer is not None and balancer.due(t):
+            balancer.refresh(t, lambda p: p.load)
         for r, series in enumerate(regions):
             series.arrivals.append(arrived[r])
             series.served.append(served[r])

@@ -12,10 +12,15 @@ Two spill policies:
 
 With no ready pod anywhere the request is rejected, or with `no_ready_pod: any` sent to
 a local pod regardless (fail open).
+
+`balance: utilization` replaces both with GKE's utilization-based waterfall over the pods'
+load scores (exporter.sim.utilization); `least_request` is Envoy's power of two choices.
 """
 
 import random
 from bisect import bisect_right
+
+from exporter.sim.utilization import UtilizationBalancer, two_choices
 
 
 class Gateway:
@@ -28,6 +33,8 @@ class Gateway:
         rng: random.Random,
         spill: str = "none_ready",
         overprovisioning_factor: float = 1.4,
+        max_utilization: float = 0.8,
+        refresh: float = 5.0,
     ):
         self._pods = pods_by_region
         self._order = [[r] + list(others) for r, others in enumerate(spill_order)]
@@ -40,13 +47,21 @@ class Gateway:
         self._cursor = [0] * len(pods_by_region)
         self._shares: list[tuple[list[float], list[int]]] = []
         self._recompute()
+        self.balancer = None  # set for balance: utilization, which also decides the spill
+        if balance == "utilization":
+            self.balancer = UtilizationBalancer(pods_by_region, self._order, max_utilization, refresh, rng)
 
     def update(self, region: int, ready_pods: list) -> None:
         self._ready[region] = ready_pods
         self._recompute()
+        if self.balancer is not None:
+            self.balancer.update(region, ready_pods)
 
     def route(self, origin: int):
         """(pod, serving region) for a request from `origin`; pod is None when rejected."""
+        if self.balancer is not None:
+            pod, region = self.balancer.route(origin)
+            return (pod, region) if pod is not None else self._fail(origin)
         if self._proportional:
             cumulative, regions = self._shares[origin]
             if not regions:
@@ -92,4 +107,4 @@ class Gateway:
             return pods[i]
         if self._balance == "random":
             return pods[self._rng.randrange(len(pods))]
-        return min(pods, key=lambda p: p.model.in_system)
+        return two_choices(pods, self._rng)

@@ -14,10 +14,12 @@
       initialDelaySeconds: 0
     sidecar: {interval: 1s, latency: 2ms}   # evaluation interval (default: the rules' scrape.interval)
     gateway:
-      balance: round_robin       # round_robin | random | least_request, among a region's ready pods
+      balance: round_robin       # round_robin | random | least_request (two choices) | utilization (GKE waterfall)
       no_ready_pod: reject       # reject | any: what happens when no region has a ready pod
       spill: none_ready          # none_ready | proportional (Envoy-style, see exporter.sim.gateway)
       overprovisioning_factor: 1.4   # proportional only
+      max_utilization: 0.8       # utilization only: a region fills to this mean load score, then spills
+      refresh: 5s                # utilization only: how often the balancer reads the pods' scores
     model: {max_batch_size: 16, ...}        # server model for every pod (see exporter.sim.model)
     regions:
       - name: us-east
@@ -41,9 +43,10 @@ from exporter.sim.pages import ENGINES
 from exporter.sim.profiles import ProfileError, RateFn, build_profile
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
-BALANCES = ("round_robin", "random", "least_request")
+BALANCES = ("round_robin", "random", "least_request", "utilization")
 NO_READY = ("reject", "any")
 SPILLS = ("none_ready", "proportional")
+GATEWAY_KEYS = ("balance", "no_ready_pod", "spill", "overprovisioning_factor", "max_utilization", "refresh")
 _TOP_KEYS = (
     "name",
     "description",
@@ -128,6 +131,8 @@ class Scenario:
     spill: str
     overprovisioning_factor: float
     regions: tuple[RegionSpec, ...]
+    max_utilization: float = 0.8
+    refresh: float = 5.0
 
     @property
     def replicas(self) -> int:
@@ -267,15 +272,19 @@ class _Reader:
         sidecar = self.mapping(data.get("sidecar", {}), ("sidecar",), ("interval", "latency"))
         interval = self.duration(sidecar.get("interval"), ("sidecar", "interval"))
         latency = self.duration(sidecar.get("latency"), ("sidecar", "latency"), 0.002, positive=False)
-        gateway = self.mapping(
-            data.get("gateway", {}), ("gateway",), ("balance", "no_ready_pod", "spill", "overprovisioning_factor")
-        )
+        gateway = self.mapping(data.get("gateway", {}), ("gateway",), GATEWAY_KEYS)
         balance = self.choice(gateway.get("balance"), ("gateway", "balance"), BALANCES, "round_robin")
         no_ready = self.choice(gateway.get("no_ready_pod"), ("gateway", "no_ready_pod"), NO_READY, "reject")
         spill = self.choice(gateway.get("spill"), ("gateway", "spill"), SPILLS, "none_ready")
         factor = self.number(
             gateway.get("overprovisioning_factor"), ("gateway", "overprovisioning_factor"), above=0, default=1.4
         )
+        max_utilization = self.number(
+            gateway.get("max_utilization"), ("gateway", "max_utilization"), above=0, default=0.8
+        )
+        if max_utilization > 1:
+            self.fail(("gateway", "max_utilization"), f"must be a number > 0 and <= 1, got {max_utilization:g}")
+        refresh = self.duration(gateway.get("refresh"), ("gateway", "refresh"), 5.0)
         base_model = self.model(data.get("model", {}), ("model",), ModelConfig())
         regions = self.regions(data.get("regions"), base_model, path.parent)
         return Scenario(
@@ -295,6 +304,8 @@ class _Reader:
             spill,
             factor,
             tuple(regions),
+            max_utilization,
+            refresh,
         )
 
     def rules(self, value, where, base: Path) -> RulesSpec:
