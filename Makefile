@@ -3,16 +3,23 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test lint bench fuzz check-rules clean
+.PHONY: demo test lint bench fuzz check-rules configmaps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
 
-demo: $(STAMP)
+# The demo needs only the package itself, not the test and lint tools (seconds, not a minute).
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e .
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(PY) -m exporter demo
 
 test: lint
@@ -33,6 +40,14 @@ fuzz: $(STAMP)
 check-rules: $(STAMP)
 	$(VENV)/bin/llm-healthcheck check rules/
 	$(VENV)/bin/llm-healthcheck test rules/tests/*.yaml
+
+# The example ConfigMaps are the shipped packs (tests/test_configmaps.py keeps them equal).
+configmaps: $(DEMO_STAMP)
+	$(PY) -m exporter configmap --name tgi-healthcheck-rules --label app.kubernetes.io/instance=tgi \
+	  rules/tgi.yaml > deploy/kubernetes/tgi/configmap-rules.yaml
+	cp deploy/kubernetes/tgi/configmap-rules.yaml deploy/kubernetes/native-sidecar/configmap-rules.yaml
+	$(PY) -m exporter configmap --name vllm-healthcheck-rules --label app.kubernetes.io/instance=vllm \
+	  rules/vllm.yaml > deploy/kubernetes/vllm/configmap-rules.yaml
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

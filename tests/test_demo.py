@@ -14,7 +14,9 @@ def test_demo_prints_probe_lines_and_cleans_up():
     )
     assert result.returncode == 0, result.stderr
     rows = [
-        line for line in result.stdout.splitlines() if re.match(r"^\s+\d+\s+\d+\s+\d+\s+ready\s+200\s+[\d.]+ ms$", line)
+        line
+        for line in result.stdout.splitlines()
+        if re.match(r"^\s+\d+\s+[\d.]+\s+\d+\s+\d+\s+ready\s+200\s+[\d.]+ ms$", line)
     ]
     assert len(rows) >= 2, result.stdout
     assert re.search(r"\d+ probes: \d+ x 200", result.stdout)

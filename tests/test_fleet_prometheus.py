@@ -156,11 +156,13 @@ def test_the_view_reads_the_fleet_from_prometheus(fleet):
     subject = fleet.subject
     # fleet:peer_queue is the peers' own exported rule value, read back through Prometheus.
     subject.wait_for(
-        lambda: metric(subject, 'llm_healthcheck_rule_value{rule="peers_busy"}') == 7.0, WAIT, "peer queue 7"
+        lambda: metric(subject, 'llm_healthcheck_rule_value{rule="peers_busy",severity="warn"}') == 7.0,
+        WAIT,
+        "peer queue 7",
     )
     verbose = subject.get("/health?verbose")[1]
-    assert "[+]fleet ok: 4 pods, 0 unready" in verbose
-    assert "[+]fail-open guard armed (max_unready_fraction 0.5): 0 of 4 pods unready" in verbose
+    assert "[+] fleet: ok: 4 pods, 0 unready" in verbose
+    assert "[+] fail-open guard: armed (max_unready_fraction 0.5): 0 of 4 pods unready" in verbose
     assert "fleet query ok from http://127.0.0.1:" in subject.output
 
 
@@ -169,7 +171,7 @@ def test_the_guard_holds_a_pod_in_while_the_fleet_is_mostly_unready(fleet):
     subject = fleet.subject
     status, body, _ = subject.get("/health?verbose")
     assert status == 200
-    assert "[-]queue_high: value 20 > threshold 15" in body
+    assert re.search(r"^\[-\] queue_high: firing for \d+s: sum\(tgi_queue_size\) = 20 > 15$", body, re.M), body
     assert "ready: fail-open: 4 of 4 pods would be unready, more than max_unready_fraction 0.5" in body
     # The peers drain and Prometheus sees them ready again: now going out helps, so the pod goes.
     set_queues(fleet, peers=1, subject=20)
@@ -197,8 +199,8 @@ def test_a_failing_prometheus_means_standalone_until_it_answers_again(fleet, fau
     assert metric(subject, "llm_healthcheck_fleet_query_success") == 0.0
     assert metric(subject, "llm_healthcheck_fail_open") == 0.0
     verbose = subject.get("/health?verbose")[1]
-    assert "[+]fleet not in use, deciding standalone: query failed: " in verbose
-    assert "[+]fail-open guard inactive: no fleet view" in verbose
+    assert "[+] fleet: not in use, deciding standalone: query failed: " in verbose
+    assert "[+] fail-open guard: inactive: no fleet view" in verbose
     assert subject.output.count("fleet query failing") > failures_before
     reason = {"down": "connection", "slow": "timeout", "garbage": "unparsable"}[fault]
     assert metric(subject, f'llm_healthcheck_fleet_query_failures_total{{reason="{reason}"}}') >= 1.0

@@ -106,7 +106,9 @@ def test_unchanged_rules_keep_state_new_start_ok_removed_leave_metrics(world):
     assert states["queue"] == ("firing", decision.time)  # its `for` timer survived the reload
     assert states["batch"][0] == "ok"
     assert pending_since < decision.time
-    assert ("llm_healthcheck_rule_state", (("rule", "batch"), ("state", "ok"))) in metrics_of(client)
+    assert ("llm_healthcheck_rule_state", (("rule", "batch"), ("severity", "unready"), ("state", "ok"))) in metrics_of(
+        client
+    )
     cm.swap({"tgi.yaml": QUEUE_3})
     tick(5.0)
     assert not any(dict(labels).get("rule") == "batch" for _, labels in metrics_of(client))

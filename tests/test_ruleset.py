@@ -238,6 +238,21 @@ def test_sha256_follows_content_and_names_not_the_spelling_of_the_path(tmp_path,
     assert len(first) == 64
 
 
+def test_sha256_is_the_same_for_the_same_content_under_other_file_names(tmp_path):
+    """Two pods mounting the same rules under different names publish the same rules_info."""
+    queue = "rules:\n  - {name: a, expr: sum(x), above: 1}\n"
+    kv = "rules:\n  - {name: b, expr: max(y), above: 0.9}\n"
+    write(tmp_path / "one" / "tgi.yaml", queue)
+    write(tmp_path / "one" / "kv.yaml", kv)
+    write(tmp_path / "two" / "a-queue.yml", queue)
+    write(tmp_path / "two" / "z-kv.yaml", kv)
+    one, two = load_rules([str(tmp_path / "one")]), load_rules([str(tmp_path / "two")])
+    assert [r.name for r in one.rules] != [r.name for r in two.rules]  # read in another order
+    assert one.sha256 == two.sha256
+    write(tmp_path / "two" / "z-kv.yaml", kv + "# reviewed\n")
+    assert load_rules([str(tmp_path / "two")]).sha256 != one.sha256
+
+
 def test_seed_ruleset_is_the_seed_sidecar_as_one_rule():
     ruleset = seed_ruleset("tgi_queue_size", 15)
     (rule,) = ruleset.rules

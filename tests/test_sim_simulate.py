@@ -216,7 +216,7 @@ def test_scenario_problems_are_listed_with_positions(tmp_path):
     ]
     proc = _cli(str(bad), "--out", str(tmp_path))
     assert proc.returncode == 2
-    assert proc.stderr.splitlines() == lines
+    assert proc.stderr.splitlines() == [f"llm-healthcheck: {line}" for line in lines]
     assert "Traceback" not in proc.stderr
 
 
@@ -224,3 +224,32 @@ def test_unknown_scenario_name_lists_the_shipped_ones(tmp_path):
     proc = _cli("no-such-scenario", "--out", str(tmp_path))
     assert proc.returncode == 2
     assert "hovering, slow-ramp, spillover" in proc.stderr
+
+
+def test_plot_gets_the_recover_band_of_the_queue_rules():
+    """The PNG draws each unready queue rule's trip threshold and, where it has one, its band."""
+    from exporter.commands.simulate import _queue_thresholds
+
+    scenario = load_scenario(resolve_scenario("spillover"))
+    assert _queue_thresholds(scenario, load_rules([str(ROOT / "rules" / "tgi.yaml")])) == [(15.0, 5.0)]
+    assert _queue_thresholds(scenario, seed_ruleset("tgi_queue_size", 15)) == [(15.0, None)]
+
+
+def test_plot_shades_the_recover_band(tmp_path, monkeypatch):
+    """The PNG draws the trip threshold and, below it, the band down to recover_below."""
+    from matplotlib.axes import Axes
+
+    from exporter.sim.plot import plot_run
+
+    spans, lines = [], []
+    real_span, real_line = Axes.axhspan, Axes.axhline
+    monkeypatch.setattr(
+        Axes, "axhspan", lambda self, lo, hi, **kw: spans.append((lo, hi)) or real_span(self, lo, hi, **kw)
+    )
+    monkeypatch.setattr(Axes, "axhline", lambda self, y=0, **kw: lines.append(y) or real_line(self, y, **kw))
+    scenario = replace(load_scenario(resolve_scenario("spillover")), duration=120.0)
+    result = simulate(scenario, load_rules([str(ROOT / "rules" / "tgi.yaml")]))
+    plot_run(result, tmp_path / "band.png", [(15.0, 5.0)])
+    assert spans == [(5.0, 15.0)]
+    assert 15.0 in lines and 5.0 in lines
+    assert (tmp_path / "band.png").read_bytes()[:4] == b"\x89PNG"

@@ -49,8 +49,8 @@ def test_verbose_lists_each_rule_and_the_scrape(world):
     result = world.client.simulate_get("/health", query_string="verbose")
     assert result.status_code == 503
     assert result.text.splitlines() == [
-        "[+]scrape ok",
-        "[-]tgi_queue_size: value 12 > threshold 10",
+        "[+] scrape: ok",
+        "[-] tgi_queue_size: firing for 0s: sum(tgi_queue_size) = 12 > 10",
         'unready: rule "tgi_queue_size" firing: value 12 > threshold 10',
     ]
 

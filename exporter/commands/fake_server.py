@@ -23,7 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine", choices=ENGINES, default="tgi", help="which server's metrics to print (default tgi)"
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--bind-host", "--host", dest="host", default="127.0.0.1", help="address to bind (default 127.0.0.1)"
+    )
     parser.add_argument(
         "--port", type=flag(parse_whole, 0, 65535), default=8080, help="port to bind; 0 picks a free one (default 8080)"
     )

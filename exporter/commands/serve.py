@@ -11,21 +11,33 @@ HELP = "Run the readiness sidecar under gunicorn (the default command)."
 FLAGS = {
     "--port": ("APP_PORT", "port to listen on (env APP_PORT, default 8081)"),
     "--bind-host": ("BIND_HOST", "address to bind (env BIND_HOST, default 0.0.0.0)"),
-    "--rules": ("RULES_PATH", "rule file or directory (env RULES_PATH); without it the seed env vars form one rule"),
-    "--metrics-endpoint": ("METRICS_ENDPOINT", "inference server /metrics URL (env METRICS_ENDPOINT)"),
+    "--rules": (
+        "RULES_PATH",
+        "rule file or directory (env RULES_PATH; default none: the seed env vars form one rule)",
+    ),
+    "--metrics-endpoint": (
+        "METRICS_ENDPOINT",
+        "inference server /metrics URL (env METRICS_ENDPOINT, default http://localhost:8080/metrics)",
+    ),
     "--metric-to-check": ("METRIC_TO_CHECK", "seed mode: metric to sum (env METRIC_TO_CHECK, default tgi_queue_size)"),
     "--metric-threshold": (
         "METRIC_THRESHOLD",
         "seed mode: unhealthy when the sum is > this (env METRIC_THRESHOLD, default 15)",
     ),
-    "--scrape-interval": ("SCRAPE_INTERVAL", "time between scrapes, e.g. 1s (env SCRAPE_INTERVAL)"),
-    "--scrape-timeout": ("SCRAPE_TIMEOUT", "whole-scrape deadline, below the interval (env SCRAPE_TIMEOUT)"),
+    "--scrape-interval": ("SCRAPE_INTERVAL", "time between scrapes, e.g. 1s (env SCRAPE_INTERVAL, default 1s)"),
+    "--scrape-timeout": (
+        "SCRAPE_TIMEOUT",
+        "whole-scrape deadline, below the interval (env SCRAPE_TIMEOUT, default 80%% of the interval)",
+    ),
     "--failure-threshold": (
         "FAILURE_THRESHOLD",
-        "consecutive failed scrapes before on_failure applies (env FAILURE_THRESHOLD)",
+        "consecutive failed scrapes before on_failure applies (env FAILURE_THRESHOLD, default 3)",
     ),
-    "--on-failure": ("ON_FAILURE", "unready | ready | hold when scrapes keep failing (env ON_FAILURE)"),
-    "--on-empty": ("ON_EMPTY", "ready | unready for an empty or `null` body (env ON_EMPTY)"),
+    "--on-failure": (
+        "ON_FAILURE",
+        "unready | ready | hold when scrapes keep failing (env ON_FAILURE, default unready)",
+    ),
+    "--on-empty": ("ON_EMPTY", "ready | unready for an empty or `null` body (env ON_EMPTY, default ready)"),
     "--max-body-bytes": ("SCRAPE_MAX_BODY_BYTES", "body size cap (env SCRAPE_MAX_BODY_BYTES, default 4 MiB)"),
     "--history-max-series": (
         "HISTORY_MAX_SERIES",
@@ -35,8 +47,8 @@ FLAGS = {
         "RELOAD_INTERVAL",
         "how often rule files are checked for changes (env RELOAD_INTERVAL, default 5s)",
     ),
-    "--log-format": ("LOG_FORMAT", "text | json (env LOG_FORMAT)"),
-    "--log-level": ("LOG_LEVEL", "debug | info | warning | error (env LOG_LEVEL)"),
+    "--log-format": ("LOG_FORMAT", "text | json (env LOG_FORMAT, default text)"),
+    "--log-level": ("LOG_LEVEL", "debug | info | warning | error (env LOG_LEVEL, default info)"),
     "--threads": ("THREADS", "request threads in the one worker (env THREADS, default 4)"),
     "--shutdown-drain": (
         "SHUTDOWN_DRAIN_SECONDS",

@@ -65,13 +65,13 @@ def run(args: argparse.Namespace) -> int:
         rulesets = [_load(spec) for spec in specs]
     except ConfigError as err:
         for problem in err.problems:
-            print(problem, file=sys.stderr)
+            print(f"llm-healthcheck: {problem}", file=sys.stderr)
         return 2
 
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        print(f"llm-healthcheck simulate: cannot create {args.out}: {err.strerror or err}", file=sys.stderr)
+        print(f"llm-healthcheck: --out: cannot create {args.out}: {err.strerror or err}", file=sys.stderr)
         return 2
     if len(specs) == 1:
         from exporter.sim.report import format_summary
@@ -155,20 +155,31 @@ def _run_one(scenario, spec, ruleset, args, suffix, show_progress=True):
     base = args.out / f"{scenario.name}{suffix}"
     written = [base.with_suffix(".csv")]
     write_csv(result, written[0])
-    if not args.no_plot:
-        try:
-            from exporter.sim.plot import plot_run
-        except ImportError:
-            print(
-                "llm-healthcheck simulate: matplotlib is not installed, no plot "
-                "(pip install 'llm-healthcheck[sim]', or pass --no-plot)",
-                file=sys.stderr,
-            )
-        else:
-            png = base.with_suffix(".png")
-            plot_run(result, png, _queue_thresholds(scenario, ruleset))
-            written.append(png)
+    # plot.py imports matplotlib inside plot_run, so importing the module proves nothing:
+    # ask for matplotlib itself before drawing.
+    if not args.no_plot and _can_plot(show_progress):
+        from exporter.sim.plot import plot_run
+
+        png = base.with_suffix(".png")
+        plot_run(result, png, _queue_thresholds(scenario, ruleset))
+        written.append(png)
     return summarize(result), written
+
+
+def _can_plot(say_why: bool) -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        return True
+    if say_why:  # once per command, not once per run of --compare
+        print(
+            "llm-healthcheck simulate: no plot, matplotlib is not installed: "
+            "pip install 'llm-healthcheck[sim]' for the PNG (or pass --no-plot)",
+            file=sys.stderr,
+        )
+    return False
 
 
 def _load(spec):
@@ -179,17 +190,18 @@ def _load(spec):
     return seed_ruleset(spec.metric, spec.threshold)
 
 
-def _queue_thresholds(scenario, ruleset) -> list[float]:
-    """Trip thresholds of the rules that read the plotted queue metric, to draw on the plot."""
+def _queue_thresholds(scenario, ruleset) -> list[tuple[float, float | None]]:
+    """(trip, recover_below) of the rules that read the plotted queue metric, to draw on the plot."""
     from exporter.sim.plot import QUEUE_METRIC
 
     metric = QUEUE_METRIC[scenario.engine]
     return sorted(
         {
-            rule.above
+            (rule.above, rule.recover_below)
             for rule in ruleset.rules
             if rule.above is not None and rule.severity == "unready" and metric in rule.expr_text
-        }
+        },
+        key=lambda pair: (pair[0], pair[1] if pair[1] is not None else pair[0]),
     )
 
 

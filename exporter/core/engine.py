@@ -18,8 +18,10 @@ value exceeds 10 and, once on, stays on until the value drops below 6.
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from exporter.core import presence
+from exporter.core.reasons import format_value, label_text, series_reason
 from exporter.promql import PromQLError
 from exporter.promql import evaluate as evaluate_expr
 from exporter.rules.model import Rule, RuleSet
@@ -53,6 +55,7 @@ class RuleStatus:
     series: tuple[SeriesStatus, ...] = ()
     previous_state: str | None = None  # set only on the evaluation where `state` changed
     error: str | None = None  # evaluation error; series states are held while it lasts
+    no_data: bool = False  # the expression (for a condition: what it filters) returned no series
 
     @property
     def blocking(self) -> bool:
@@ -84,7 +87,12 @@ def evaluate(ruleset: RuleSet, history, state: EngineState, now: float, lookback
     # each expression is evaluated once per cycle.
     results: dict = {}
     for rule, definition in _definitions(ruleset):
-        status = _evaluate_rule(rule, previous_by_rule.get(definition), history, now, lookback, results)
+        previous = previous_by_rule.get(definition)
+        result, err = _evaluate_expr(rule, history, now, lookback, results)
+        if err is not None or isinstance(result, float) or result:
+            status = _evaluate_rule(rule, previous, history, now, lookback, results)
+        else:
+            status = _empty_result(rule, previous, history, now, lookback, results)
         statuses.append(status)
         new_rules[definition] = status
     return EngineState(new_rules), tuple(statuses)
@@ -108,6 +116,7 @@ def hold(ruleset: RuleSet, state: EngineState, now: float, reason: str):
                     previous.series,
                     None,
                     previous.error,
+                    previous.no_data,
                 )
             )
     return EngineState({s.rule.definition(): s for s in statuses}), tuple(statuses)
@@ -178,6 +187,49 @@ def _evaluate_rule(
     return _aggregate(rule, previous, tuple(series), now)
 
 
+def _empty_result(rule: Rule, previous, history, now: float, lookback: float, results: dict) -> RuleStatus:
+    """An empty result: a condition that is merely false reads ok with the value it filtered;
+    otherwise the rule has no data, and its on_missing policy says what that means."""
+    seen = presence.filtered_value(rule, history, now, lookback)
+    if seen is None and rule.on_missing != "ok":
+        return _missing(rule, previous, now)
+    reason = "" if seen is None else f"condition false (value {format_value(seen)})"
+    if (
+        seen is not None
+        and previous is not None
+        and previous.rule is rule
+        and not previous.series
+        and previous.error is None
+        and previous.previous_state is None
+        and previous.reason == reason
+        and _same_value(previous.value, seen)
+    ):
+        return previous  # false again with the same value: nothing to build (the common case)
+    status = _evaluate_rule(rule, previous, history, now, lookback, results)
+    if seen is None:
+        return status if status.no_data else replace(status, no_data=True)
+    if status.series:  # still recovering from an earlier firing: that reason stands
+        return replace(status, no_data=False) if status.no_data else status
+    return replace(status, value=seen, reason=reason, no_data=False)
+
+
+def _missing(rule: Rule, previous: RuleStatus | None, now: float) -> RuleStatus:
+    """on_missing: unready counts no data as the condition holding (so `for` applies); keep
+    holds every series as it was, timers included."""
+    if rule.on_missing == "keep":
+        if previous is None:
+            return RuleStatus(rule, OK, None, now, "no data; on_missing keep: nothing to keep", (), None, None, True)
+        if previous.no_data:  # already held: the same status, no longer a change
+            return replace(previous, previous_state=None) if previous.changed else previous
+        held = f"no data; on_missing keep holds {previous.state}"
+        return RuleStatus(rule, previous.state, previous.value, previous.since, held, previous.series, None, None, True)
+    old = {s.labels: s for s in previous.series} if previous else {}
+    step = _step_series(rule, old.get(()), (), None, now, missing=True)
+    series = [step] + [_step_series(rule, s, s.labels, None, now) for labels, s in old.items() if labels != ()]
+    status = _aggregate(rule, previous, tuple(s for s in series if s is step or s.state != OK), now)
+    return status if status.no_data else replace(status, no_data=True)
+
+
 def _unchanged(rule: Rule, previous: RuleStatus, sample) -> bool:
     """Whether one series, ok or firing before, stays so with the very same value: then
     _step_series would keep its status and _aggregate the rule's (the common case, checked
@@ -203,7 +255,7 @@ def _drop_name(labels: Labels) -> Labels:
 
 def _condition(rule: Rule, value: float | None, was_on: bool) -> bool:
     if value is None:
-        return False  # no data never keeps a pod out
+        return False  # no data never keeps a pod out, unless on_missing says so (_missing)
     if not rule.is_threshold:
         return True  # condition form: any returned series is active
     if rule.above is not None:
@@ -215,9 +267,11 @@ def _condition(rule: Rule, value: float | None, was_on: bool) -> bool:
     return rule.below is not None and value < rule.below
 
 
-def _step_series(rule: Rule, old: SeriesStatus | None, labels: Labels, value, now: float) -> SeriesStatus:
+def _step_series(
+    rule: Rule, old: SeriesStatus | None, labels: Labels, value, now: float, missing: bool = False
+) -> SeriesStatus:
     state = old.state if old else OK
-    on = _condition(rule, value, state in _CONDITION_ON)
+    on = missing or _condition(rule, value, state in _CONDITION_ON)
     active_since = old.active_since if old else None
     cleared_at = old.cleared_at if old else None
 
@@ -251,7 +305,7 @@ def _step_series(rule: Rule, old: SeriesStatus | None, labels: Labels, value, no
         since,
         active_since,
         cleared_at,
-        _series_reason(rule, new, value, now, active_since, cleared_at),
+        series_reason(rule, new, value, now, active_since, cleared_at),
     )
 
 
@@ -272,7 +326,10 @@ def _aggregate(rule: Rule, previous: RuleStatus | None, series: tuple, now: floa
     else:
         worst = max(series, key=lambda s: (_SEVERITY_ORDER[s.state], _magnitude(rule, s.value)), default=None)
     state = worst.state if worst else OK
-    changed = previous is not None and previous.state != state
+    # A rule's first evaluation starts from ok, so a rule that is pending or firing at once is
+    # logged and counted as a transition like any other.
+    was = previous.state if previous is not None else OK
+    changed = was != state
     if (
         error is None
         and previous is not None
@@ -293,11 +350,10 @@ def _aggregate(rule: Rule, previous: RuleStatus | None, series: tuple, now: floa
     else:
         reason = worst.reason
         if len(series) > 1:
-            reason += f" ({_label_text(worst.labels)}; {len(series)} series)"
+            reason += f" ({label_text(worst.labels)}; {len(series)} series)"
     value = worst.value if worst else None
     since = previous.since if previous is not None and not changed else now
-    was = previous.state if previous is not None and changed else None
-    return RuleStatus(rule, state, value, since, reason, series, was, error)
+    return RuleStatus(rule, state, value, since, reason, series, was if changed else None, error)
 
 
 def _same_series(a: tuple, b: tuple) -> bool:
@@ -314,57 +370,3 @@ def _magnitude(rule: Rule, value) -> float:
     if value is None or math.isnan(value):
         return -math.inf
     return -value if rule.below is not None else value
-
-
-def _series_reason(rule: Rule, state: str, value, now: float, active_since, cleared_at) -> str:
-    if value is None and state == OK:
-        return "no data"
-    if state == RECOVERING:
-        return f"cleared {_duration(now - cleared_at)} ago, keeps firing for {_duration(rule.keep_firing_for_seconds)}"
-    text = _compare_text(rule, value, state in _CONDITION_ON)
-    if state == PENDING:
-        text += f" for {_duration(now - active_since)} of {_duration(rule.for_seconds)}"
-    return text
-
-
-def _compare_text(rule: Rule, value, on: bool) -> str:
-    if value is None:
-        return "no data"
-    shown = format_value(value)
-    if not rule.is_threshold:
-        return f"expression returned a value ({shown})" if on else "expression returned nothing"
-    if rule.above is not None:
-        if on:
-            if value > rule.above:
-                return f"value {shown} > threshold {format_value(rule.above)}"
-            return f"value {shown} not yet < recover threshold {format_value(rule.recover_below)}"
-        return f"value {shown} <= threshold {format_value(rule.above)}"
-    if on:
-        if value < rule.below:
-            return f"value {shown} < threshold {format_value(rule.below)}"
-        return f"value {shown} not yet > recover threshold {format_value(rule.recover_above)}"
-    return f"value {shown} >= threshold {format_value(rule.below)}"
-
-
-def format_value(value: float | None) -> str:
-    if value is None:
-        return "none"
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.6g}"
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:g}s" if seconds == int(seconds) else f"{seconds:.1f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{secs}s" if secs else f"{minutes}m"
-
-
-def _label_text(labels: Labels) -> str:
-    return "{" + ", ".join(f'{k}="{v}"' for k, v in labels) + "}"

@@ -27,6 +27,7 @@ from exporter.config.urls import check_url, redact_url
 from exporter.config.yamldoc import Document, parse_document, surprise_hint, surprising_number
 from exporter.promql import PromQLError, compile_expr
 from exporter.rules import files as rule_files
+from exporter.rules.content_hash import rules_sha256
 from exporter.rules.fleet_block import FleetBlock, fleet_reference_problems
 from exporter.rules.model import Rule, RuleSet
 from exporter.rules.score import load_score_block, merge_scores
@@ -97,13 +98,11 @@ def load_rules(paths: Sequence[str]) -> RuleSet:
             files.extend(resolve_rule_files(path))
         except ConfigError as err:
             problems.extend(err.problems)
-    digest = hashlib.sha256()
+    contents: list[bytes] = []
     loader = _Loader()
     for file in files:
         data, error = _read_capped(file)
-        # Hash the base name, not the spelling of the path, so `rules/` and `./rules` agree.
-        digest.update(os.path.basename(file).encode() + b"\0")
-        digest.update(data + b"\0")
+        contents.append(data)
         if error:
             problems.append(Problem(file, message=error))
             continue
@@ -118,7 +117,7 @@ def load_rules(paths: Sequence[str]) -> RuleSet:
     return RuleSet(
         tuple(loader.rules),
         scrape,
-        digest.hexdigest(),
+        rules_sha256(contents),
         tuple(files),
         fleet=loader.fleet.config,
         score=merge_scores(loader.scores),
@@ -288,9 +287,11 @@ class _Loader:
                 for_seconds=seconds.get("for", 0.0),
                 keep_firing_for_seconds=seconds.get("keep_firing_for", 0.0),
                 severity=ok.get("severity", "unready"),
+                on_missing=ok.get("on_missing", "ok"),
                 hard_failure=ok.get("hard_failure", False),
                 description=ok.get("description", "").strip(),
                 source=ctx.where(base, key=False, line_only=True),
+                expr_source=ctx.where(base + ("expr",)),
             )
         )
         self.rules_at.append((self.rules[-1], (ctx.file, *ctx.position(base + ("expr",)))))

@@ -9,6 +9,8 @@ from exporter.promql import CompiledExpr
 from exporter.rules.score import ScoreSpec
 
 SEVERITIES = ("unready", "warn")
+# What an empty result means: ok (the condition is false), unready (it holds), keep (hold the last state).
+MISSING_POLICIES = ("ok", "unready", "keep")
 
 
 @dataclass(frozen=True)
@@ -23,9 +25,11 @@ class Rule:
     for_seconds: float = 0.0
     keep_firing_for_seconds: float = 0.0
     severity: str = "unready"
+    on_missing: str = "ok"
     hard_failure: bool = False  # broken or stalled, not merely busy: the fail-open guard never overrides it
     description: str = field(default="", compare=False)
     source: str = field(default="", compare=False)  # "file:line", for messages
+    expr_source: str = field(default="", compare=False)  # "file:line:col" of the expression
 
     @property
     def is_threshold(self) -> bool:
@@ -43,6 +47,7 @@ class Rule:
             self.for_seconds,
             self.keep_firing_for_seconds,
             self.severity,
+            self.on_missing,
             self.hard_failure,
         )
 

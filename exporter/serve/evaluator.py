@@ -22,8 +22,10 @@ from exporter.core.fleet_view import guard_inputs
 from exporter.core.history import History
 from exporter.core.memory_bounds import HISTORY_MAX_LABEL_BYTES, series_cap
 from exporter.core.scrape import Scraper
+from exporter.rules import ruleset_diff
 from exporter.rules.model import RuleSet
 from exporter.serve.fleet_poller import FleetLink
+from exporter.serve.rule_logs import RuleLogs
 from exporter.serve.rules_source import RulesSource
 
 log = logging.getLogger("llm_healthcheck")
@@ -79,6 +81,7 @@ class Evaluator:
         self._next_reload_check = self.clock.monotonic() + settings.reload_interval
         self._last_cycle_end = self.clock.monotonic()
         self._cycle = 0
+        self._rule_logs = RuleLogs(self._rule_transitions)
         # Every loaded rule is listed (at ok, not evaluated) from the start, so /rules and the
         # metrics' label children exist before the first scrape completes.
         _, unevaluated = engine.hold(ruleset, self._state, self.clock.time(), "not evaluated yet")
@@ -144,10 +147,7 @@ class Evaluator:
         evaluation_duration = self.clock.monotonic() - eval_started
 
         self._scrape = self._next_scrape_status(result, now)
-        for status in statuses:
-            if status.changed:
-                self._rule_transitions[(status.rule.name, status.state)] += 1
-                log.info('rule "%s" %s -> %s: %s', status.rule.name, status.previous_state, status.state, status.reason)
+        self._rule_logs.record(statuses, result.samples if result.ok and not result.empty else None)
         verdict = policy.decide(
             statuses,
             self._scrape,
@@ -288,11 +288,12 @@ class Evaluator:
         else:
             self._reloads["success"] += 1
             self._fingerprint, self._failed_fingerprint = fingerprint, None
+            changes = ruleset_diff.describe(self.ruleset, ruleset)
             self._install(ruleset, config)
             self._history.retention_seconds = self._retention(ruleset)
             self._bound_history()
             self._reload = ReloadStatus(True, self.clock.time(), "", frozen(self._reloads))
-            log.info("rules reloaded: %d rule(s), sha256 %s", len(ruleset.rules), ruleset.sha256[:12])
+            log.info("rules reloaded: %d rule(s), sha256 %s: %s", len(ruleset.rules), ruleset.sha256[:12], changes)
             ok = True
         self._forget_removed_rules()
         self._reload_finished = True

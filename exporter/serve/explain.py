@@ -9,6 +9,7 @@ from exporter.config.settings import redact_url
 from exporter.core.decision import TERMINATING, Decision
 from exporter.serve.fleet_explain import fleet_document, fleet_lines
 from exporter.serve.load_page import load_document, load_line
+from exporter.serve.verbose_lines import reload_line, rule_line
 
 BOUNDS = ("above", "below", "recover_below", "recover_above")
 
@@ -16,18 +17,13 @@ BOUNDS = ("above", "below", "recover_below", "recover_above")
 def verbose_lines(decision: Decision) -> list[str]:
     lines = []
     if decision.phase == TERMINATING:
-        lines.append("[-]shutdown: terminating")
+        lines.append("[-] shutdown: terminating")
     lines.append(_scrape_line(decision))
     lines.extend(fleet_lines(decision))
-    for status in decision.rules:
-        name = status.rule.name
-        if status.blocking:
-            lines.append(f"[-]{name}: {status.reason}")
-        elif status.state == "ok" and status.error is None:
-            lines.append(f"[+]{name} ok")
-        else:
-            note = f"severity warn, {status.state}" if status.rule.severity == "warn" else status.state
-            lines.append(f"[+]{name} ok ({note}: {status.reason})")
+    reload = reload_line(decision)
+    if reload:
+        lines.append(reload)
+    lines.extend(rule_line(status, decision.time) for status in decision.rules)
     if decision.ruleset.score is not None:  # without one, the load only mirrors readiness
         lines.append(load_line(decision))
     lines.append(f"{'ready' if decision.ready else 'unready'}: {decision.reason}")
@@ -37,11 +33,11 @@ def verbose_lines(decision: Decision) -> list[str]:
 def _scrape_line(decision: Decision) -> str:
     scrape = decision.scrape
     if scrape.ok is None:
-        return "[-]scrape: no scrape has completed yet"
+        return "[-] scrape: no scrape has completed yet"
     if scrape.ok:
-        return "[+]scrape ok (empty body)" if scrape.empty else "[+]scrape ok"
+        return "[+] scrape: ok (empty body)" if scrape.empty else "[+] scrape: ok"
     mark = "-" if not decision.ready else "+"
-    return f"[{mark}]scrape: {scrape.error} ({scrape.consecutive_failures} consecutive failures)"
+    return f"[{mark}] scrape: {scrape.error} ({scrape.consecutive_failures} consecutive failures)"
 
 
 def health_document(decision: Decision) -> dict:
@@ -114,6 +110,8 @@ def rule_document(status, now: float) -> dict:
         "since": status.since,
         "since_seconds": max(0.0, now - status.since),
         "reason": status.reason,
+        "no_data": status.no_data,
+        "on_missing": rule.on_missing,
         "error": status.error,
         "series": [
             {

@@ -15,20 +15,20 @@ def fleet_lines(decision: Decision) -> list[str]:
         return []
     if fleet.in_use:
         counts = f"{fleet.pods} pods, {fleet.unready} unready" if fleet.pods is not None else f"{fleet.series} series"
-        lines = [f"[+]fleet ok: {counts} (answer {fleet.age:.0f}s old)"]
+        lines = [f"[+] fleet: ok: {counts} (answer {fleet.age:.0f}s old)"]
     else:
-        lines = [f"[+]fleet not in use, deciding standalone: {fleet.why_not}"]
+        lines = [f"[+] fleet: not in use, deciding standalone: {fleet.why_not}"]
     limit = fleet.config.max_unready_fraction
     if limit is None:
         return lines
     if decision.fail_open:
-        lines.append(f"[+]fail-open guard holds this pod in (max_unready_fraction {limit:g})")
+        lines.append(f"[+] fail-open guard: holds this pod in (max_unready_fraction {limit:g})")
     elif fleet.in_use:
         lines.append(
-            f"[+]fail-open guard armed (max_unready_fraction {limit:g}): {fleet.unready} of {fleet.pods} pods unready"
+            f"[+] fail-open guard: armed (max_unready_fraction {limit:g}): {fleet.unready} of {fleet.pods} pods unready"
         )
     else:
-        lines.append("[+]fail-open guard inactive: no fleet view; busy rules take the pod out as standalone")
+        lines.append("[+] fail-open guard: inactive: no fleet view; busy rules take the pod out as standalone")
     return lines
 
 

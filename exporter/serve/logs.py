@@ -2,8 +2,11 @@
 
 import json
 import logging
+import math
 import sys
 import time
+
+from exporter.serve.log_fields import FIELDS
 
 
 class JsonFormatter(logging.Formatter):
@@ -14,6 +17,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        for key in FIELDS:  # structured fields given with extra=, e.g. rule transitions
+            if key in record.__dict__:
+                entry[key] = _plain(record.__dict__[key])
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
@@ -29,3 +35,12 @@ def configure_logging(log_format: str = "text", level: str = "info") -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())
     logger.propagate = False
+
+
+def _plain(value):
+    """JSON has no NaN or Inf: they become strings, as Prometheus' API writes them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value

@@ -95,27 +95,37 @@ class DecisionCollector:
 
 
 def _rule_families(d):
-    state = GaugeMetricFamily(PREFIX + "rule_state", "1 for the current state of each rule.", labels=["rule", "state"])
+    # `severity` on every per-rule series, so an alert or a dashboard can tell the rules that
+    # take a pod out (unready) from the ones that only report (warn).
+    state = GaugeMetricFamily(
+        PREFIX + "rule_state", "1 for the current state of each rule.", labels=["rule", "severity", "state"]
+    )
     value = GaugeMetricFamily(
-        PREFIX + "rule_value", "The value compared with the thresholds (NaN when no data).", labels=["rule"]
+        PREFIX + "rule_value", "The value compared with the thresholds (NaN when no data).", labels=["rule", "severity"]
     )
     threshold = GaugeMetricFamily(
-        PREFIX + "rule_threshold", "Configured thresholds, by bound.", labels=["rule", "bound"]
+        PREFIX + "rule_threshold", "Configured thresholds, by bound.", labels=["rule", "severity", "bound"]
     )
     transitions = CounterMetricFamily(
-        PREFIX + "rule_transitions", "Rule state changes, by state changed to.", labels=["rule", "to"]
+        PREFIX + "rule_transitions", "Rule state changes, by state changed to.", labels=["rule", "severity", "to"]
+    )
+    no_data = GaugeMetricFamily(
+        PREFIX + "rule_no_data",
+        "1 while the rule's expression returns no series (absent or misspelt metric), else 0.",
+        labels=["rule", "severity"],
     )
     for status in d.rules:
-        name = status.rule.name
+        name, severity = status.rule.name, status.rule.severity
         for candidate in STATES:
-            state.add_metric([name, candidate], float(status.state == candidate))
-            transitions.add_metric([name, candidate], d.rule_transitions.get((name, candidate), 0))
-        value.add_metric([name], math.nan if status.value is None else status.value)
+            state.add_metric([name, severity, candidate], float(status.state == candidate))
+            transitions.add_metric([name, severity, candidate], d.rule_transitions.get((name, candidate), 0))
+        value.add_metric([name, severity], math.nan if status.value is None else status.value)
+        no_data.add_metric([name, severity], float(status.no_data))
         for bound in BOUNDS:
             bound_value = getattr(status.rule, bound)
             if bound_value is not None:
-                threshold.add_metric([name, bound], bound_value)
-    yield from (state, value, threshold, transitions)
+                threshold.add_metric([name, severity, bound], bound_value)
+    yield from (state, value, threshold, transitions, no_data)
 
 
 def _gauge(name, doc, value):

@@ -11,7 +11,8 @@ from exporter.sim.report import quantile
 QUEUE_METRIC = {"tgi": "tgi_queue_size", "vllm": "vllm:num_requests_waiting", "sglang": "sglang:num_queue_reqs"}
 
 
-def plot_run(result: SimResult, path, thresholds: list[float] | None = None) -> None:
+def plot_run(result: SimResult, path, thresholds: list | None = None) -> None:
+    """thresholds: trip values, or (trip, recover_below) pairs whose band is shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -32,9 +33,21 @@ def plot_run(result: SimResult, path, thresholds: list[float] | None = None) -> 
         label = regions[pod.region] if pod.region not in seen else None
         seen.add(pod.region)
         ax.plot(times, pod.queue, color=colors(pod.region % 10), linewidth=0.7, alpha=0.75, label=label)
-    for value in thresholds or []:
+    for entry in thresholds or []:
+        value, recover = entry if isinstance(entry, tuple) else (entry, None)
         ax.axhline(value, color="black", linestyle="--", linewidth=0.9)
         ax.annotate(f"threshold {value:g}", (times[0], value), xytext=(2, 3), textcoords="offset points", fontsize=8)
+        if recover is not None and recover < value:
+            # The hysteresis band: a pod out of service comes back only below its lower edge.
+            ax.axhspan(recover, value, color="grey", alpha=0.15, linewidth=0)
+            ax.axhline(recover, color="black", linestyle=":", linewidth=0.9)
+            ax.annotate(
+                f"recovers below {recover:g}",
+                (times[0], recover),
+                xytext=(2, 3),
+                textcoords="offset points",
+                fontsize=8,
+            )
     ax.set_ylabel(f"queue per pod\n({QUEUE_METRIC[scenario.engine]})")
     ax.legend(loc="upper right", fontsize=8, ncol=len(regions))
 

@@ -27,6 +27,7 @@ OWN_METRICS = frozenset(
         "rule_value",
         "rule_threshold",
         "rule_transitions_total",
+        "rule_no_data",
         "readiness_transitions_total",
         "scrape_success",
         "scrape_duration_seconds",
