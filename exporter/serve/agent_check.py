@@ -20,6 +20,8 @@ import socket
 import threading
 from collections.abc import Callable
 
+from exporter.serve.load_page import current_load
+
 log = logging.getLogger("llm_healthcheck")
 
 _listener: socket.socket | None = None
@@ -28,7 +30,7 @@ _listener: socket.socket | None = None
 def agent_answer(decision) -> str:
     if decision is None or not decision.ready:
         return "drain\n"
-    load = getattr(decision, "load", None)  # the load score, where the decision carries one
+    load = _published_load(decision)
     if load is None or load != load:
         weight = 100
     else:
@@ -77,3 +79,12 @@ def _serve(sock: socket.socket, decision: Callable[[], object]) -> None:
             pass  # HAProxy hung up first: it counts that as a failed agent check itself
         finally:
             conn.close()
+
+
+def _published_load(decision) -> float | None:
+    """The value /load publishes for this decision; None where it carries no score at all."""
+    if getattr(decision, "ruleset", None) is None:
+        return getattr(decision, "load", None)  # a bare value (tests hand one in)
+    if decision.ruleset.score is None:
+        return None  # no score section: health checks alone decide, weight 100%
+    return current_load(decision).value
