@@ -19,6 +19,7 @@ COMMANDS = {
     "eval": "exporter.commands.eval",
     "fake-server": "exporter.commands.fake_server",
     "simulate": "exporter.commands.simulate",
+    "testbed": "exporter.commands.testbed",
     "demo": "exporter.commands.demo",
     "configmap": "exporter.commands.configmap",
     "panel": "exporter.commands.panel",

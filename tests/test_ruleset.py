@@ -14,11 +14,11 @@ from exporter.rules.loader import (
     MAX_RANGE_SECONDS,
     format_duration,
     load_rules,
-    load_schema,
     parse_duration,
     resolve_rule_files,
     seed_ruleset,
 )
+from exporter.rules.schema_problems import load_schema
 
 REPO = Path(__file__).resolve().parents[1]
 

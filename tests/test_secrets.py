@@ -60,8 +60,10 @@ def test_every_page_and_the_log_of_a_real_sidecar_are_free_of_secrets(start_side
         "/": sidecar.get("/")[1],
         "/api/v1/status": sidecar.get("/api/v1/status")[1],
         "/metrics": sidecar.get("/metrics")[1],
+        "/load": sidecar.get("/load")[1],
     }
-    assert "http://***@127.0.0.1" in pages["/rules"] and "X-Amz-Signature=***" in pages["/rules"]
+    for shown in ("/rules", "/", "/api/v1/status"):  # the pages that show the endpoint show it redacted
+        assert "http://***@127.0.0.1" in pages[shown] and "X-Amz-Signature=***" in pages[shown], shown
     upstream.status = 500  # the scrape now fails: its error text is shown too
     sidecar.wait_for(lambda: "scrape failing" in sidecar.output, 10, "scrape failure logged")
     pages["/health json (failing)"] = sidecar.get("/health", {"Accept": "application/json"})[1]

@@ -4,7 +4,6 @@ import base64
 import hashlib
 import json
 import re
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from types import SimpleNamespace
 
@@ -12,7 +11,6 @@ import pytest
 from falcon import testing
 
 from exporter.config.settings import load_settings
-from exporter.core.decision import Decision
 from exporter.core.engine import RuleStatus
 from exporter.serve.app import create_app
 from exporter.serve.evaluator import Evaluator
@@ -274,13 +272,6 @@ def test_starting_page_before_any_scrape(world):
     assert "no scrape has completed yet" in world.page().text
 
 
-@dataclass(frozen=True)
-class _LoadScore:  # the shape of the load score another branch adds: value, state, reason
-    value: float
-    state: str
-    reason: str
-
-
 def _carrying(obj, **extra) -> SimpleNamespace:
     """A decision or rule status with fields other branches add (or already added on main)."""
     fields = {f: getattr(obj, f) for f in obj.__dataclass_fields__}
@@ -289,25 +280,36 @@ def _carrying(obj, **extra) -> SimpleNamespace:
     return SimpleNamespace(**{**fields, **extra})
 
 
-def test_fields_other_branches_add_are_shown_when_the_decision_carries_them(world):
+def test_no_data_and_fail_open_are_shown_when_the_decision_carries_them(world):
     world.cycle(3)
     decision = world.evaluator.decision
     rules = tuple(_carrying(s, no_data=True) for s in decision.rules[:1])
-    later = _carrying(decision, rules=rules, load=_LoadScore(0.42, "ok", "largest term: <queue>"), fail_open=True)
-    doc = status_document(later, RuleHistory())
-    assert doc["load"] == {"value": 0.42, "state": "ok", "reason": "largest term: <queue>"}
+    doc = status_document(_carrying(decision, rules=rules, fail_open=True), RuleHistory())
     assert doc["fail_open"] is True and doc["rules"][0]["no_data"] is True
-    head, rest = render_page(doc)
-    text = rest.decode()
-    assert "load score</dt><dd>0.42" in text and "largest term: &lt;queue&gt;" in text
+    text = render_page(doc)[1].decode()
     assert "fail-open</dt><dd>on" in text
     assert "no data" in parse(text).rows[0]["cells"][3]
-    assert status_document(_carrying(decision, load=0.5), RuleHistory())["load"]["value"] == 0.5  # a bare number
-    quiet = render_page(status_document(_carrying(decision, fail_open=False), RuleHistory()))[1].decode()
-    assert "fail-open" not in quiet
-    plain = status_document(decision, RuleHistory())
-    assert plain["load"] is None or "load" in Decision.__dataclass_fields__
-    assert plain["fail_open"] in (None, False) and "load score" not in render_page(plain)[1].decode()
+    quiet = render_page(status_document(decision, RuleHistory()))[1].decode()
+    assert "fail-open" not in quiet and "load score" not in quiet  # no guard on, no score: section
+
+
+def test_load_score_is_the_one_load_serves_where_configured(clock, upstream, tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "score:\n  terms:\n    - name: queue\n      expr: sum(tgi_queue_size) / 20\n"
+        "rules:\n  - name: q\n    expr: sum(tgi_queue_size)\n    above: 10\n"
+    )
+    settings = load_settings({"RULES_PATH": str(rules), "METRICS_ENDPOINT": upstream.url})
+    evaluator = Evaluator(settings, clock=clock)
+    client = testing.TestClient(create_app(evaluator, build_registry(lambda: evaluator.decision, with_process=False)))
+    upstream.body = b"tgi_queue_size 5\n"
+    clock.advance(1)
+    evaluator.cycle()
+    doc = client.simulate_get("/api/v1/status").json
+    served = client.simulate_get("/load").text
+    assert doc["load"]["value"] == 0.25 and served.rstrip().endswith("llm_healthcheck_load 0.25")
+    assert doc["load"]["state"] == "ok"
+    assert "load score</dt><dd>0.25" in client.simulate_get("/").text
 
 
 def test_publisher_keeps_the_newer_page_when_an_older_decision_arrives_late(world):

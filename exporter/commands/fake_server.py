@@ -12,8 +12,11 @@ HELP = """Serve /metrics like a real TGI, vLLM or SGLang server, driven by a que
 
 Requests arrive as a Poisson process whose rate follows --profile (or --rate, or
 --rate-csv time,rate); the model of a continuous-batching server turns them into
-queue size, batch size, KV-cache usage, counters and latency histograms. GET /state
-shows the model as JSON. Stops cleanly on SIGTERM or SIGINT."""
+queue size, batch size, KV-cache usage, counters and latency histograms. Real
+requests (POST /v1/completions, POST /generate) enter the same model and are held for
+the modelled time; --rate 0 serves only those. GET /state shows the model as JSON;
+GET/POST /control reads or sets the arrival rate, KV-cache capacity and faults (slow,
+stall) at run time (docs/testbed.md). Stops cleanly on SIGTERM or SIGINT."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     load.add_argument("--profile", choices=sorted(NAMED), help="named load profile (default steady)")
     load.add_argument("--rate", type=flag(parse_number), metavar="REQ_PER_S", help="constant arrival rate")
     load.add_argument("--rate-csv", type=Path, metavar="FILE", help="CSV of time,rate rows (seconds since start)")
+    parser.add_argument(
+        "--scenario",
+        metavar="SCENARIO",
+        help="take engine and server model from this scenario (file or shipped name); see --region",
+    )
+    parser.add_argument("--region", help="which region's model of --scenario (default: its first region)")
+    parser.add_argument("--name", default="fake-server", help="this pod's name, sent in X-Served-By")
     parser.add_argument("--seed", type=flag(parse_whole), help="random seed (default: the profile's own, else 1)")
     parser.add_argument("--max-batch-size", type=flag(parse_whole, 1), help="running batch limit (default 16)")
     parser.add_argument("--model-name", help="model_name label for vLLM and SGLang")
@@ -72,21 +82,27 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         seed = args.seed
     config = ModelConfig()
+    if args.scenario:
+        found = _scenario_model(args.scenario, args.region)
+        if isinstance(found, str):
+            return _fail(found)
+        args.engine, config = found
     try:
         if args.max_batch_size is not None:
             config = replace(config, max_batch_size=args.max_batch_size)
         if args.model_name:
             config = replace(config, model_name=args.model_name)
         limit = args.max_concurrent_requests
-        if limit is None and args.engine == "tgi":
+        if limit is None and args.engine == "tgi" and not args.scenario:
             limit = 128
-        config = replace(config, max_concurrent_requests=limit)
+        if limit is not None or not args.scenario:  # a scenario's model keeps its own limit
+            config = replace(config, max_concurrent_requests=limit)
     except ValueError as err:
         return _fail(str(err))
 
     simulated = SimulatedServer(args.engine, rate, config, seed)
     try:
-        httpd = serve(args.host, args.port, simulated)
+        httpd = serve(args.host, args.port, simulated, args.name)
     except OSError as err:
         return _fail(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}")
 
@@ -112,3 +128,18 @@ def run(args: argparse.Namespace) -> int:
 def _fail(message: str) -> int:
     print(f"llm-healthcheck fake-server: {message}", file=sys.stderr)
     return 2
+
+
+def _scenario_model(name: str, region: str | None):
+    """(engine, model config) of a scenario region, or a one-line error."""
+    from exporter.config.errors import ConfigError
+    from exporter.sim.scenario import load_scenario, resolve_scenario
+
+    try:
+        scenario = load_scenario(resolve_scenario(name))
+    except ConfigError as err:
+        return str(err.problems[0])
+    for spec in scenario.regions:
+        if region is None or spec.name == region:
+            return scenario.engine, spec.model
+    return f"--region {region!r} is not a region of {scenario.name}: {', '.join(r.name for r in scenario.regions)}"

@@ -3,6 +3,7 @@
 import os
 import shlex
 
+from exporter.config.errors import ConfigError, Problem
 from exporter.config.settings import check_workers
 
 HELP = "Run the readiness sidecar under gunicorn (the default command)."
@@ -54,6 +55,7 @@ FLAGS = {
         "SHUTDOWN_DRAIN_SECONDS",
         "after SIGTERM, answer 503 this long before exiting (env SHUTDOWN_DRAIN_SECONDS, default 5s)",
     ),
+    "--agent-port": ("AGENT_PORT", "answer HAProxy's agent-check on this TCP port (env AGENT_PORT; off by default)"),
     "--graceful-timeout": ("GRACEFUL_TIMEOUT", "gunicorn's graceful timeout (env GRACEFUL_TIMEOUT, default 20s)"),
 }
 
@@ -82,6 +84,14 @@ def run(args) -> int:
     configure_logging(settings.log_format, settings.log_level)
     runtime = build_runtime(settings)
     install(runtime)
+    if settings.agent_port:
+        from exporter.serve import agent_check
+
+        try:
+            agent_check.listen(settings.bind_host, settings.agent_port)
+        except OSError as err:
+            where = f"agent port {settings.bind_host}:{settings.agent_port}"
+            raise ConfigError([Problem(where, message=f"cannot listen: {err.strerror or err}")]) from None
 
     app = _GunicornApp(runtime)
     check_workers(app.cfg.workers, "env GUNICORN_CMD_ARGS")

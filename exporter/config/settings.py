@@ -53,6 +53,7 @@ class Settings:
     threads: int = 4
     shutdown_drain: float = 5.0
     graceful_timeout: float = 20.0
+    agent_port: int | None = None  # HAProxy agent-check port (exporter.serve.agent_check); None: off
 
 
 # env name -> (Settings field or "scrape.<key>", parser)
@@ -62,6 +63,7 @@ def _env_table():
         "METRIC_TO_CHECK": ("metric_to_check", _parse_metric_name),
         "METRIC_THRESHOLD": ("metric_threshold", parse_number),
         "APP_PORT": ("port", _parse_port),
+        "AGENT_PORT": ("agent_port", _parse_port),
         "BIND_HOST": ("bind_host", _parse_nonempty),
         "RULES_PATH": ("rules_path", _parse_nonempty),
         "SCRAPE_INTERVAL": ("scrape.interval", _bounded_duration("interval")),

@@ -81,6 +81,9 @@ def post_worker_init(worker) -> None:
     runtime = current()
     evaluator = runtime.evaluator
     evaluator.start()
+    from exporter.serve import agent_check
+
+    agent_check.start(runtime.settings, lambda: evaluator.decision)
 
     def on_term(signum, frame):
         evaluator.terminate()

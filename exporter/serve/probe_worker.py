@@ -263,6 +263,10 @@ class ProbeFirstWorker(gthread.ThreadWorker):
         if page and 0 <= sent < len(data):
             self._send_rest(conn, data[sent:])  # a page larger than the socket buffer
             return True
+        if page and sent == len(data) and not keep_alive:
+            self.nr_conns -= 1
+            self._linger(conn)  # FIN, then wait for the client's: the page's tail is not cut by a reset
+            return True
         if sent != len(data) or not keep_alive:
             self._drop(conn, registered=False)
             return True

@@ -7,9 +7,9 @@ evaluator's thread right after each decision is published and keeps the encoded 
 request for the page only copies bytes, so someone watching the page costs the probes nothing
 but a send.
 
-Fields that other parts of the decision may carry (a rule's `no_data` flag, the decision's
-`load` score and `fail_open` flag) are read with getattr: present when the decision has them,
-derived or null otherwise.
+The load score is the one /load serves, shown where the rule files configure one. The rule's
+`no_data` flag and the decision's `fail_open` flag are read with getattr: present when the
+decision has them, derived or null otherwise.
 """
 
 import json
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from exporter import __version__
 from exporter.core.engine import PENDING, RECOVERING
 from exporter.serve.explain import json_number, rule_document, scrape_document
+from exporter.serve.load_page import current_load
 from exporter.serve.status_history import RuleHistory
 from exporter.serve.status_page import render_page
 
@@ -42,7 +43,7 @@ def status_document(decision, history: RuleHistory) -> dict:
         "ready": decision.ready,
         "reason": decision.reason,
         "phase": decision.phase,
-        "load": _load(getattr(decision, "load", None)),
+        "load": _load(decision),
         "fail_open": getattr(decision, "fail_open", None),
         "scrape": scrape,
         "rules_source": {
@@ -93,17 +94,13 @@ def _progress(status, now: float) -> dict | None:
     return None
 
 
-def _load(load) -> dict | None:
-    """The load score as the decision carries it: a number, or an object with value, state and
-    reason (the score's own module); None where the decision has none."""
-    if load is None:
+def _load(decision) -> dict | None:
+    """The load score exactly as /load serves it (exporter.serve.load_page), where the rule
+    files configure one (`score:`); None otherwise, since /load then only mirrors readiness."""
+    if getattr(decision.ruleset, "score", None) is None:
         return None
-    value = getattr(load, "value", load)
-    return {
-        "value": None if value is None else json_number(float(value)),
-        "state": getattr(load, "state", None),
-        "reason": getattr(load, "reason", None),
-    }
+    score = current_load(decision)
+    return {"value": json_number(float(score.value)), "state": score.state, "reason": score.reason}
 
 
 @dataclass(frozen=True)

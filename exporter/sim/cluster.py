@@ -86,10 +86,14 @@ def simulate(
     rules_label: str = "",
     progress: Callable[[float], None] | None = None,
     fleet: FleetSpec | None = None,
+    phase_draw: int | None = None,
 ) -> SimResult:
     """Run the scenario once against `ruleset` (None: no sidecar, every pod always ready);
     `fleet` simulates the Prometheus fleet view and the fail-open guard; `progress(fraction)`
-    is called now and then."""
+    is called now and then.
+
+    `phase_draw` picks other probe and sidecar phases (when each pod's checks and evaluations
+    tick) for the very same requests: how much a verdict owes to that luck."""
     started = time.perf_counter()
     seed = scenario.seed
     has_sidecar = ruleset is not None
@@ -100,7 +104,7 @@ def simulate(
         ruleset = replace(ruleset, rules=tuple(rule for rule in ruleset.rules if rule.severity != "warn"))
     names = ruleset.metric_names
     interval = scenario.sidecar_interval or ruleset.scrape.interval or 1.0
-    phase_rng = random.Random(f"{seed}:phases")
+    phase_rng = random.Random(f"{seed}:phases" if phase_draw is None else f"{seed}:phases:{phase_draw}")
 
     pods: list[SimPod] = []
     by_region: list[list[SimPod]] = []

@@ -28,7 +28,7 @@ _EPS = 1e-9
 
 
 class Request:
-    __slots__ = ("arrival", "prompt", "output", "admitted", "first_token", "g_start", "tag")
+    __slots__ = ("arrival", "prompt", "output", "admitted", "first_token", "g_start", "tag", "finished")
 
     def __init__(self, arrival: float, prompt: int, output: int, tag=None):
         self.arrival = arrival
@@ -38,6 +38,7 @@ class Request:
         self.first_token = 0.0
         self.g_start = 0.0
         self.tag = tag  # the caller's (the simulation keeps the request's origin region here)
+        self.finished = 0.0  # model time it left the server; 0 while queued or running
 
 
 # Quantities the model can keep a histogram of (the engines pick their buckets):
@@ -308,6 +309,7 @@ class ServerModel:
 
     def _finish(self, r: Request) -> None:
         now = self.now
+        r.finished = now
         self._kv_reserved -= r.prompt + r.output
         self.completed += 1
         self.output_tokens_done += r.output
