@@ -202,8 +202,7 @@ def test_scenario_problems_are_listed_with_positions(tmp_path):
         load_scenario(bad)
     lines = [str(p) for p in err.value.problems]
     assert lines == [
-        f"{bad}:2:28: probe.failureTreshold: unknown key; allowed: periodSeconds, timeoutSeconds, "
-        "failureThreshold, successThreshold, initialDelaySeconds",
+        f'{bad}:2:28: probe: unknown key "failureTreshold"; did you mean failureThreshold?',
         f'{bad}:3:20: gateway.balance: must be one of round_robin, random, least_request, utilization, got "fastest"',
         f"{bad}:5:11: regions[0].name: region name 'a' is used more than once",
         f'{bad}:6:15: regions[0].replicas: must be a whole number >= 1, got "two"',

@@ -11,6 +11,7 @@ a string. `surprise_hint` explains these next to the value, and `surprising_numb
 flags the numeric ones that would otherwise be accepted silently.
 """
 
+import difflib
 import math
 import re
 from dataclasses import dataclass
@@ -279,3 +280,17 @@ def _syntax_message(err: yaml.MarkedYAMLError) -> str:
 
 def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
+
+
+def unknown_key(key: str, allowed, hints: dict | None = None) -> str:
+    """The one wording for a key that is not allowed, in rule files, rule tests and scenarios:
+    `unknown key "x"; did you mean y?` when one is close (or a known confusion in `hints`),
+    else the list of known keys."""
+    allowed = list(allowed)
+    hint = (hints or {}).get(key)
+    if hint and any(part in allowed for part in hint.split(" or ")):
+        return f'unknown key "{key}"; did you mean {hint}?'
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if close:
+        return f'unknown key "{key}"; did you mean {close[0]}?'
+    return f'unknown key "{key}"; known keys: {", ".join(allowed)}'

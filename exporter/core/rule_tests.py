@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from exporter.config.durations import parse_duration
 from exporter.config.errors import ConfigError, Problem
 from exporter.config.scrape_config import ScrapeConfig
-from exporter.config.yamldoc import parse_document
+from exporter.config.yamldoc import parse_document, unknown_key
 from exporter.core import engine, policy
 from exporter.core.history import History
 from exporter.rules.loader import MAX_RANGE_SECONDS, load_rules
@@ -317,7 +317,7 @@ class _Spec:
             return False
         for key in value:
             if key not in keys:
-                self._add(path + (key,), f'{prefix}unknown key "{key}"; known keys: {", ".join(keys)}', key=True)
+                self._add(path + (key,), prefix + unknown_key(key, keys), key=True)
         return True
 
     def _list(self, path, value, test):

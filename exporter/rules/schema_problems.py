@@ -2,9 +2,7 @@
 problem per offending value, the key named, the bad value quoted, a hint for YAML 1.1
 surprises and misspelt keys."""
 
-import difflib
 import json
-import re
 from functools import cache
 from importlib import resources
 
@@ -12,7 +10,7 @@ import jsonschema
 
 from exporter.config.numbers import is_finite_number
 from exporter.config.urls import redact_url
-from exporter.config.yamldoc import surprise_hint, surprising_number
+from exporter.config.yamldoc import surprise_hint, surprising_number, unknown_key
 from exporter.rules.file_context import FileContext, shown_value
 
 DURATION_KEYS = frozenset({"for", "keep_firing_for", "interval", "timeout", "max_age"})
@@ -69,7 +67,7 @@ def schema_problems(ctx: FileContext) -> set:
             allowed = list(error.schema.get("properties", {}))
             for key in error.instance:
                 if key not in allowed:
-                    ctx.add(path + (key,), f'unknown key "{key}"{_key_hint(key, allowed)}', key=True)
+                    ctx.add(path + (key,), unknown_key(key, allowed, _KEY_HINTS), key=True)
                     per_path.setdefault(path + (key,), None)
             continue
         if error.validator == "required":
@@ -145,15 +143,6 @@ def _kind(value, shown: str) -> str:
     if isinstance(value, (dict, list)) or value is None:
         return shown_value(value)
     return shown
-
-
-def _key_hint(key: str, allowed: list) -> str:
-    if key in _KEY_HINTS and any(part in allowed for part in re.split(r" or ", _KEY_HINTS[key])):
-        return f"; did you mean {_KEY_HINTS[key]}?"
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {close[0]}?"
-    return f"; known keys: {', '.join(allowed)}"
 
 
 def surprise_problems(ctx: FileContext, bad_paths: set) -> None:

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from exporter.config.errors import Problem
+from exporter.config.yamldoc import unknown_key
 from exporter.sim.model import Lengths, ModelConfig
 from exporter.sim.pages import ENGINES
 from exporter.sim.profiles import ProfileError, build_profile
@@ -39,6 +40,14 @@ class Reader:
         name = _dotted(where)
         self.problems.append(Problem(self.file, line, col, None, f"{name}: {message}" if name else message))
 
+    def _unknown(self, where: tuple, key: str, allowed) -> None:
+        """At the key itself, named by where it stands, in the wording rule files use."""
+        spot = self.spots.get(where + (key,))
+        line, col = (spot.key_line or spot.line, spot.key_col or spot.col) if spot else (0, 0)
+        name = _dotted(where)
+        message = unknown_key(key, allowed)
+        self.problems.append(Problem(self.file, line, col, None, f"{name}: {message}" if name else message))
+
     # ---- pieces -----------------------------------------------------------------
 
     def mapping(self, value, where: tuple, allowed) -> dict:
@@ -47,7 +56,7 @@ class Reader:
             return {}
         for key in value:
             if key not in allowed:
-                self.fail(where + (key,), f"unknown key; allowed: {', '.join(allowed)}", at_key=True)
+                self._unknown(where, key, allowed)
         return value
 
     def number(self, value, where, minimum=None, above=None, integer=False, default=None):
