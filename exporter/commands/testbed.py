@@ -141,7 +141,7 @@ def format_title(scenario, balance, what) -> str:
 
 
 def _policy(text: str):
-    from exporter.sim.scenario import parse_rules_argument
+    from exporter.sim.rules_argument import parse_rules_argument
     from exporter.sim.testbed import Policy
 
     if text == "none":
