@@ -8,8 +8,7 @@ import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 
-from tests.support import free_port
-from tests.test_prometheus import need
+from tests.support import free_port, require_tool
 
 
 class Prometheus:
@@ -39,7 +38,7 @@ class Prometheus:
 @contextmanager
 def real_prometheus(tmp_path, targets: dict):
     """targets: {job name: port on 127.0.0.1}."""
-    prometheus = need("prometheus")
+    prometheus = require_tool("prometheus", "apt-get install prometheus")
     port = free_port()
     jobs = "".join(
         f"  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"

@@ -15,15 +15,6 @@ PROBE_TIMEOUT = 1.0
 SLOW_CLIENTS = 50
 
 
-@pytest.fixture
-def sidecar(start_sidecar, upstream):
-    upstream.body = b"tgi_queue_size 1\n"
-    running = start_sidecar({"METRICS_ENDPOINT": upstream.url, **FAST})
-    running.wait_ready_to_serve()
-    running.wait_for(lambda: running.health() == 200, 10, "/health 200")
-    return running
-
-
 def probes_answered(sidecar, count: int = 20) -> list[int]:
     """Kubelet-style probes, one connection each; a probe slower than the timeout raises."""
     statuses = []

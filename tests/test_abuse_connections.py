@@ -6,20 +6,8 @@ connection each) and /livez must keep answering throughout."""
 import resource
 import socket
 
-import pytest
-
 from exporter.serve.probe_worker import IDLE_LIMIT
-from tests.support import FAST
 from tests.test_abuse import PROBE_TIMEOUT, closed_by_server, open_clients, probes_answered
-
-
-@pytest.fixture
-def sidecar(start_sidecar, upstream):
-    upstream.body = b"tgi_queue_size 1\n"
-    running = start_sidecar({"METRICS_ENDPOINT": upstream.url, **FAST})
-    running.wait_ready_to_serve()
-    running.wait_for(lambda: running.health() == 200, 10, "/health 200")
-    return running
 
 
 def close_all(clients):
