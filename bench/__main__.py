@@ -27,7 +27,6 @@ PSS_TARGET_MIB = 64
 FLAT_LIMIT_MIB = 1.0  # PSS growth allowed once the history window has filled
 STARTUP_TARGET_S = 1.5
 ABUSE_P99_RATIO = 2.0  # probe p99 under each abuse, against the same probes without it (issue 14)
-MEMORY_LIMIT_MIB = 192  # the shipped manifests' limit for the sidecar container
 MEMORY_MARGIN = 0.25  # the worst case must leave this much of the limit free
 
 
@@ -332,6 +331,7 @@ def _abuse(table, capture, seconds, rounds):
 
 def _worst_memory(table):
     run = worst_memory.measure()
+    limit = worst_memory.manifest_limit_mib()  # the shipped manifests' limit for the sidecar
     mib = 1024
     table.title(
         f"Worst-case memory at the default caps ({run.series:,} series x {run.label_bytes_per_series:,} label bytes, "
@@ -339,14 +339,14 @@ def _worst_memory(table):
     )
     table.rows(
         ["peak RSS MiB (master + worker)", "RSS MiB at end", "PSS MiB at end", "limit MiB"],
-        [[f"{run.peak_rss_kib / mib:.1f}", f"{run.end_rss_kib / mib:.1f}", f"{run.end_pss_kib / mib:.1f}", "192"]],
+        [[f"{run.peak_rss_kib / mib:.1f}", f"{run.end_rss_kib / mib:.1f}", f"{run.end_pss_kib / mib:.1f}", str(limit)]],
     )
-    ceiling = MEMORY_LIMIT_MIB * (1 - MEMORY_MARGIN)
+    ceiling = limit * (1 - MEMORY_MARGIN)
     peak = run.peak_rss_kib / mib
     return [
         _verdict(
-            f"worst-case peak RSS <= {ceiling:.0f} MiB ({MEMORY_LIMIT_MIB} Mi limit, {MEMORY_MARGIN:.0%} margin)",
-            f"{peak:.1f} MiB ({1 - peak / MEMORY_LIMIT_MIB:.0%} margin)",
+            f"worst-case peak RSS <= {ceiling:.0f} MiB ({limit} Mi limit, {MEMORY_MARGIN:.0%} margin)",
+            f"{peak:.1f} MiB ({1 - peak / limit:.0%} margin)",
             peak <= ceiling and run.failed_scrapes == 0,
             f"{peak - ceiling:.1f} MiB over" if peak > ceiling else f"{run.failed_scrapes} scrapes failed",
         )

@@ -4,9 +4,9 @@ Every cache and buffer that grows with what the upstream prints is bounded (see
 exporter.core.memory_bounds); this run fills all of them at once and reads the peak:
 - pages just under SCRAPE_MAX_BODY_BYTES, the part the rules do not read as padding;
 - as many selected series as the history may hold at this interval and range (the sample
-  budget's cap), each with enough long label values (up to the 4 KiB cap) to fill the
-  history's label-text budget, every one kept for the whole retention so the sample budget
-  fills too;
+  budget's cap), every one kept for the whole retention so the sample budget fills, each with
+  as much label text as the history's label budget and the page can carry (at the default
+  caps the body cap binds first);
 - four page variants whose values differ, so every sample is a new float, and whose label
   text overflows the parser's label cache.
 The peak is read from the kernel (VmHWM of each process: the most it ever held resident),
@@ -109,6 +109,23 @@ def _write_page(path: Path, variant: int, series: int, label_bytes: int, body_ca
     text += pad_line * max(0, room // len(pad_line))
     path.write_text(text)
     return path
+
+
+def manifest_limit_mib() -> int:
+    """The smallest memory limit the shipped manifests give the sidecar container, in MiB."""
+    import yaml
+
+    limits = []
+    for path in sorted((procs.REPO / "deploy" / "kubernetes").glob("**/*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            spec = (doc or {}).get("spec", {}).get("template", {}).get("spec", {}) if isinstance(doc, dict) else {}
+            for container in spec.get("containers", []) + spec.get("initContainers", []):
+                limit = container.get("resources", {}).get("limits", {}).get("memory", "")
+                if "healthcheck" in container.get("name", "") and limit.endswith("Mi"):
+                    limits.append(int(limit[:-2]))
+    if not limits:
+        raise RuntimeError("no memory limit for the healthcheck container in deploy/kubernetes")
+    return min(limits)
 
 
 def _hwm_kib(pid: int) -> int:
