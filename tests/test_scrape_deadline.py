@@ -2,7 +2,6 @@
 and 9): a status line, headers or chunk sizes dripped a byte at a time, a body shorter than its
 Content-Length, and a host name whose lookup never returns. Real sockets on loopback."""
 
-import shutil
 import socket
 import ssl
 import subprocess
@@ -12,7 +11,7 @@ import pytest
 
 from exporter.core import scrape
 from exporter.core.scrape import Scraper
-from tests.support import FAST, RawUpstream, http_answer, scrape_failures
+from tests.support import FAST, RawUpstream, http_answer, require_tool, scrape_failures
 
 BODY = b"tgi_queue_size 1\n"
 QUEUE = frozenset({"tgi_queue_size"})
@@ -161,8 +160,7 @@ def test_a_failed_lookup_is_a_connection_failure(monkeypatch):
 
 
 def _self_signed(tmp_path):
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed")
+    require_tool("openssl", "apt-get install openssl")
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1"]

@@ -13,6 +13,7 @@ from exporter.rules.loader import seed_ruleset
 from exporter.sim.haproxy import haproxy_binary, lb_up
 from exporter.sim.scenario import RulesSpec, load_scenario
 from exporter.sim.testbed import MONITOR_PERIOD_SECONDS, Policy, run_testbed
+from tests.support import wait_until
 
 SCENARIO = Path(__file__).resolve().parent / "scenarios" / "testbed-ci.yaml"
 
@@ -143,8 +144,13 @@ def test_a_killed_testbed_leaves_nothing_running(tmp_path):
         while not cfg.exists() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.1)
         assert cfg.exists(), "the testbed never got as far as HAProxy"
-        time.sleep(1.0)  # HAProxy started and the load running
-        below = _descendants(proc.pid)
+
+        # HAProxy started and the load running: every child is up
+        def all_children():
+            children = _descendants(proc.pid)
+            return children if len(children) >= 7 else None
+
+        below = wait_until(all_children, "HAProxy, the fake servers and the sidecars", 30, 0.1)
         assert len(below) >= 7  # HAProxy, 3 fake servers, 3 gunicorn masters (+ their workers)
     finally:
         os.kill(proc.pid, signal.SIGKILL)

@@ -3,7 +3,6 @@ valid and says what the scenario says, and HAProxy consumes the sidecar's agent-
 
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, replace
 
 import pytest
@@ -15,7 +14,7 @@ from exporter.sim.cluster import simulate
 from exporter.sim.scenario import SCENARIO_DIR as REPO_SCENARIOS
 from exporter.sim.scenario import load_scenario, resolve_scenario
 from exporter.sim.workload import planned_requests
-from tests.support import FAST, Sidecar, Upstream, free_port
+from tests.support import FAST, Sidecar, Upstream, free_port, wait_until
 
 HAPROXY = haproxy.haproxy_binary()
 
@@ -95,16 +94,6 @@ def _stats(sock_path: str) -> dict:
     return {row["svname"]: row for row in haproxy.server_stats(sock_path)}
 
 
-def _wait(predicate, what: str, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_haproxy_weights_follow_the_agent_answers(tmp_path):
     decision = StandIn(load=0.0)
     agent_port = free_port()
@@ -122,7 +111,7 @@ def test_haproxy_weights_follow_the_agent_answers(tmp_path):
     )
     proc = subprocess.Popen([HAPROXY, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait(lambda: _connects_unix(sock_path), "the stats socket")
+        wait_until(lambda: _connects_unix(sock_path), "the stats socket")
         seen = []
         for load, ready, weight, status in [
             (0.25, True, "75", "no check"),  # no health check configured: the agent alone sets the weight
@@ -130,10 +119,10 @@ def test_haproxy_weights_follow_the_agent_answers(tmp_path):
             (0.4, False, "60", "DRAIN"),
         ]:
             decision.load, decision.ready = load, ready
-            row = _wait(lambda w=weight, st=status: _shows(sock_path, w, st), f"weight {weight} / {status}")
+            row = wait_until(lambda w=weight, st=status: _shows(sock_path, w, st), f"weight {weight} / {status}")
             seen.append((row["status"], row["weight"]))
         decision.ready, decision.load = True, 0.5
-        row = _wait(lambda: _shows(sock_path, "50", "no check"), "back from drain at weight 50")
+        row = wait_until(lambda: _shows(sock_path, "50", "no check"), "back from drain at weight 50")
         seen.append((row["status"], row["weight"]))
         assert seen[:2] == [("no check", "75"), ("no check", "10")]
         assert seen[2][0] == "DRAIN (agent)" and seen[3] == ("no check", "50")
