@@ -37,13 +37,10 @@ class Prometheus:
 
 @contextmanager
 def real_prometheus(tmp_path, targets: dict):
-    """targets: {job name: port on 127.0.0.1}."""
+    """targets: {job name: port on 127.0.0.1, or a list of (port, {label: value}) per target}."""
     prometheus = require_tool("prometheus", "apt-get install prometheus")
     port = free_port()
-    jobs = "".join(
-        f"  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
-        for job, target in targets.items()
-    )
+    jobs = "".join(f"  - job_name: {job}\n    static_configs:\n{_static(target)}" for job, target in targets.items())
     config = tmp_path / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 1s\nscrape_configs:\n" + jobs)
     proc = subprocess.Popen(
@@ -62,3 +59,13 @@ def real_prometheus(tmp_path, targets: dict):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def _static(target) -> str:
+    if isinstance(target, int):
+        return f"      - targets: ['127.0.0.1:{target}']\n"
+    out = ""
+    for port, labels in target:
+        listed = ", ".join(f"{key}: {json.dumps(value)}" for key, value in labels.items())
+        out += f"      - targets: ['127.0.0.1:{port}']\n        labels: {{{listed}}}\n"
+    return out

@@ -124,8 +124,8 @@ class Upstream:
 class Sidecar:
     """`python -m exporter serve` as a real gunicorn process tree on a loopback port."""
 
-    def __init__(self, env: dict, args=()):
-        self.port = free_port()
+    def __init__(self, env: dict, args=(), port: int | None = None):
+        self.port = port or free_port()  # given when another process must know it first
         full_env = {k: v for k, v in os.environ.items() if k not in ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")}
         full_env.update({"APP_PORT": str(self.port), "BIND_HOST": "127.0.0.1"})
         full_env.update(env)

@@ -13,9 +13,10 @@ import pytest
 from falcon import testing
 
 from exporter.config.settings import load_settings
+from exporter.core.fleet_link import FleetLink
 from exporter.serve.app import create_app
 from exporter.serve.evaluator import Evaluator
-from exporter.serve.fleet_poller import FleetLink
+from exporter.serve.fleet_poller import FleetPoller
 from exporter.serve.telemetry import build_registry
 from tests.fleet_api import FleetAPI, scalar, vector
 
@@ -61,7 +62,7 @@ def make_world(clock, upstream, api, tmp_path):
         path = tmp_path / f"rules{len(list(tmp_path.iterdir()))}.yaml"
         path.write_text(text or rules_text(api.url))
         settings = load_settings({"METRICS_ENDPOINT": upstream.url, "RULES_PATH": str(path)})
-        link = FleetLink(clock)
+        link = FleetLink(clock, FleetPoller)
         evaluator = Evaluator(settings, clock=clock, fleet=link)
         client = testing.TestClient(
             create_app(evaluator, build_registry(lambda: evaluator.decision, with_process=False))

@@ -3,9 +3,12 @@
 import random
 import textwrap
 
-from exporter.core.policy import FleetView
+from exporter.config.fleet_config import FleetConfig
+from exporter.core.fleet_link import FleetLink, Snapshot
+from exporter.core.fleet_query import FleetRound
 from exporter.rules.loader import load_rules
-from exporter.sim.fleet import FleetLag, FleetSpec
+from exporter.sim.fleet import GUARD_QUERIES, SIMULATED_URL, FleetSpec, fleet_config
+from exporter.sim.prometheus import SimClock, SimPoller, SimPrometheus
 from exporter.sim.sidecar import SimSidecar
 
 RULES = """\
@@ -19,44 +22,120 @@ rules:
 """
 
 
-def _sidecar(tmp_path):
+def _sidecar(tmp_path, link=None):
     path = tmp_path / "rules.yaml"
     path.write_text(textwrap.dedent(RULES))
-    return SimSidecar(load_rules([str(path)]))
+    return SimSidecar(load_rules([str(path)]), link)
 
 
 def _page(q, stalled=0.0):
     return [((("__name__", "q"),), float(q)), ((("__name__", "stalled"),), float(stalled))]
 
 
+class _Answered:
+    """A poller whose newest round said `pods` and `unready`, just now."""
+
+    def __init__(self, config, pods, unready):
+        self.config = config
+        self.snapshot = Snapshot(*(FleetRound(True, 1, 0.5, 0.5, pods=pods, unready=unready),) * 2)
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+
+def _view(pods, unready, fraction=0.5):
+    clock = SimClock()
+    clock.now = 1.0
+    config = FleetConfig(SIMULATED_URL, max_unready_fraction=fraction, queries=GUARD_QUERIES)
+    link = FleetLink(clock, lambda config, clock: _Answered(config, pods, unready))
+    link.install(config, 60.0, 100)
+    return link
+
+
 def test_the_fleet_view_lags_by_a_scrape_and_a_query():
     spec = FleetSpec(scrape_interval=15.0, query_interval=15.0)
-    lag = FleetLag(spec, 4, random.Random(1))
-    lag.observe(0.0, [True] * 4)
+    config = fleet_config(spec, None)
+    clock = SimClock()
+    targets = [(f"main-{k}", "main") for k in range(1, 5)]
+    prometheus = SimPrometheus(config, spec.scrape_interval, targets, "tgi", random.Random(1))
+    poller = SimPoller(config, clock, prometheus, random.Random(2))
     seen = []
-    for t in range(1, 61):
-        lag.observe(float(t), [False, False, True, True])  # two pods go out at t=1
-        seen.append(lag.view(0).unready)
-    assert seen[0] == 0  # not at once: Prometheus has not scraped them yet
-    first = seen.index(2) + 1
+    for t in range(0, 61):
+        clock.now = float(t)
+        ready = [True] * 4 if t == 0 else [False, False, True, True]  # two pods go out at t=1
+        if prometheus.due(t):
+            prometheus.scrape(t, [[]] * 4, ready)
+        poller.poll_if_due(t)
+        last = poller.snapshot.last_good
+        seen.append(None if last is None else last.unready)
+    assert seen[1] in (None, 0)  # not at once: Prometheus has not scraped them yet
+    first = seen.index(2)
     assert 1 < first <= 1 + spec.lag  # within one scrape plus one query interval
-    assert seen[-1] == 2
+    assert seen[-1] == 2 and poller.snapshot.last.pods == 4
+
+
+def test_fleet_queries_become_series_the_rules_read(tmp_path):
+    """A query over the pods' own metrics (the median queue of the fleet) is a fleet:<name>
+    series a rule reads beside the pod's page, late, as from a real Prometheus."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        textwrap.dedent("""\
+        fleet:
+          url: http://127.0.0.1:9/api/v1/query
+          interval: 5s
+          queries:
+            - {name: peer_queue, expr: 'quantile(0.5, sum by (pod) (q))'}
+        rules:
+          - name: busier_than_peers
+            expr: sum(q) - on() fleet:peer_queue
+            above: 10
+        """)
+    )
+    ruleset = load_rules([str(path)])
+    config = fleet_config(FleetSpec(scrape_interval=5.0), ruleset)
+    clock = SimClock()
+    prometheus = SimPrometheus(config, 5.0, [("a-1", "a"), ("a-2", "a"), ("a-3", "a")], "tgi", random.Random(3))
+    assert prometheus.names == frozenset({"q"})
+    poller = SimPoller(config, clock, prometheus, random.Random(4))
+    link = FleetLink(clock, lambda config, clock: poller)
+    link.install(config, 120.0, 100)
+    sidecar = SimSidecar(ruleset, link)
+
+    def run(queues, until, start):
+        answers = []
+        for t in range(start, until):
+            clock.now = float(t)
+            pages = [[((("__name__", "q"),), float(q))] for q in queues]
+            if prometheus.due(t):
+                prometheus.scrape(t, pages, [True] * 3)
+            poller.poll_if_due(t)
+            answers.append(sidecar.evaluate(float(t), pages[0]))
+        return answers
+
+    # Pod a-1 has 20 queued, its peers 0: median 0, 20 above it: out once the view arrives.
+    alone = run([20, 0, 0], 30, 0)
+    assert alone[0] is True and alone[-1] is False
+    # Every pod at 20: the median is 20, nobody is busier than its peers: back in.
+    together = run([20, 20, 20], 60, 30)
+    assert together[-1] is True
 
 
 def test_the_guard_holds_a_busy_pod_in_when_the_fleet_is_mostly_out(tmp_path):
-    sidecar = _sidecar(tmp_path)
-    mostly_out = FleetView(pods=10, unready=6)
-    assert sidecar.evaluate(1.0, _page(q=20), mostly_out, 0.5) is True
+    sidecar = _sidecar(tmp_path, _view(pods=10, unready=6))
+    assert sidecar.evaluate(1.0, _page(q=20)) is True
     assert sidecar.fail_open
     # Standalone (no fleet view) the same page takes the pod out.
     assert _sidecar(tmp_path).evaluate(1.0, _page(q=20)) is False
     # With room in the fleet the guard lets it go.
-    assert _sidecar(tmp_path).evaluate(1.0, _page(q=20), FleetView(pods=10, unready=1), 0.5) is False
+    assert _sidecar(tmp_path, _view(pods=10, unready=1)).evaluate(1.0, _page(q=20)) is False
 
 
 def test_a_hard_failure_goes_out_whatever_the_fleet(tmp_path):
-    sidecar = _sidecar(tmp_path)
-    assert sidecar.evaluate(1.0, _page(q=20, stalled=1), FleetView(pods=10, unready=9), 0.5) is False
+    sidecar = _sidecar(tmp_path, _view(pods=10, unready=9))
+    assert sidecar.evaluate(1.0, _page(q=20, stalled=1)) is False
     assert not sidecar.fail_open
 
 

@@ -48,9 +48,10 @@ def run(args) -> int:
 
     from exporter.commands.cli_parser import fail
     from exporter.config.settings import load_settings, parse_duration
+    from exporter.core.fleet_link import FleetLink
     from exporter.serve.evaluator import Evaluator, SystemClock
     from exporter.serve.explain import health_document, verbose_lines
-    from exporter.serve.fleet_poller import FleetLink
+    from exporter.serve.fleet_poller import FleetPoller
     from exporter.serve.logs import configure_logging
 
     configure_logging("text", "error")  # the verdict says it all; no per-cycle log lines
@@ -74,7 +75,7 @@ def run(args) -> int:
             except ValueError as err:
                 fail(f'--duration "{args.duration}" {err}')
         factory = _file_scraper(args.file) if args.file else None
-        fleet = FleetLink(SystemClock)
+        fleet = FleetLink(SystemClock, FleetPoller)
         evaluator = Evaluator(settings, fleet=fleet, **({"scraper_factory": factory} if factory else {}))
     except ConfigError as err:
         fail(str(err))

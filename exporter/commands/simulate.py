@@ -174,15 +174,8 @@ def _run_one(scenario, spec, ruleset, args, suffix, show_progress=True):
 
 
 def _fleet(scenario, ruleset, args):
-    """The fleet view to simulate with --fleet: the rule file's own block when it has one."""
-    if not getattr(args, "fleet", False):
-        return None
-    from dataclasses import replace
-
-    block = getattr(ruleset, "fleet", None)
-    if block is None:
-        return scenario.fleet
-    return replace(scenario.fleet, query_interval=block.interval, max_unready_fraction=block.max_unready_fraction)
+    """The fleet view to simulate with --fleet (a rule file's own fleet: block is used as it is)."""
+    return scenario.fleet if getattr(args, "fleet", False) else None
 
 
 def _can_plot(say_why: bool) -> bool:
@@ -210,7 +203,9 @@ def _load(spec):
 
 
 def _queue_thresholds(scenario, ruleset) -> list[tuple[float, float | None]]:
-    """(trip, recover_below) of the rules that read the plotted queue metric, to draw on the plot."""
+    """(trip, recover_below) of the rules that read the plotted queue metric, to draw on the plot.
+    A rule that applies only with another condition (`... and on() (slow)`) draws no line: its
+    threshold is not where the plotted queue alone takes the pod out."""
     from exporter.sim.plot import QUEUE_METRIC
 
     metric = QUEUE_METRIC[scenario.engine]
@@ -218,7 +213,10 @@ def _queue_thresholds(scenario, ruleset) -> list[tuple[float, float | None]]:
         {
             (rule.above, rule.recover_below)
             for rule in ruleset.rules
-            if rule.above is not None and rule.severity == "unready" and metric in rule.expr_text
+            if rule.above is not None
+            and rule.severity == "unready"
+            and metric in rule.expr_text
+            and " and " not in rule.expr_text
         },
         key=lambda pair: (pair[0], pair[1] if pair[1] is not None else pair[0]),
     )

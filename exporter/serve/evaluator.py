@@ -18,13 +18,14 @@ from exporter.config.errors import ConfigError, unexpected
 from exporter.config.settings import Settings, check_scrape, effective_scrape, redact_url
 from exporter.core import engine, load_score, policy
 from exporter.core.decision import STARTING, TERMINATING, Decision, ReloadStatus, ScrapeStatus, frozen
+from exporter.core.fleet_link import FleetLink
 from exporter.core.fleet_view import guard_inputs
 from exporter.core.history import History
 from exporter.core.memory_bounds import HISTORY_MAX_LABEL_BYTES, series_cap
 from exporter.core.scrape import Scraper
 from exporter.rules import ruleset_diff
 from exporter.rules.model import RuleSet
-from exporter.serve.fleet_poller import FleetLink
+from exporter.serve.fleet_poller import FleetPoller
 from exporter.serve.rule_logs import RuleLogs
 from exporter.serve.rules_source import RulesSource
 
@@ -53,7 +54,7 @@ class Evaluator:
         self.source = source or RulesSource(settings)
         self.clock = clock
         self._scraper_factory = scraper_factory
-        self._fleet = fleet or FleetLink(clock)  # the fleet: block's queries, on a thread of their own
+        self._fleet = fleet or FleetLink(clock, FleetPoller)  # the fleet: block's queries, on a thread of their own
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None

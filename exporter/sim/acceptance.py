@@ -4,7 +4,8 @@ Per cell (scenario x gateway mode), for every pack row:
 - fleet: a `+fleet` row loses at most min(none, seed) + 0.2 percentage points and its p95
   queue wait is at most 1.05 x min(none, seed) + 0.5 s;
 - standalone: a row without the fleet view loses at most none + 0.5 pp, and summed over
-  every cell of the panel its lost % and its p95 are below the single threshold's;
+  every cell of the panel its lost % and its p95 are below the single threshold's (where the
+  threshold loses nothing at all, losing nothing holds);
 - sick pods (scenarios named sick-*): lost % and p95 at most half of none's and below seed's
   (where seed's p95 is 0.00 s nothing can be below it, so an equal 0.00 s holds);
 - hovering: at least 90 % fewer flips than seed, and no more pod-seconds unready.
@@ -88,6 +89,8 @@ def checks(rows) -> list[Check]:
                     )
                 )
     for name, (lost, p95, seed_lost, seed_p95) in sorted(sums.items()):
-        out.append(Check("panel lost sum", f"panel {name}", lost < seed_lost, f"{lost:.2f} < seed {seed_lost:.2f}"))
+        # Where the threshold loses nothing over the whole panel, nothing can lose less: 0 = 0 holds.
+        lost_ok = lost < seed_lost or round(lost, 2) == round(seed_lost, 2) == 0
+        out.append(Check("panel lost sum", f"panel {name}", lost_ok, f"{lost:.2f} < seed {seed_lost:.2f}"))
         out.append(Check("panel p95 sum", f"panel {name}", p95 < seed_p95, f"{p95:.1f}s < seed {seed_p95:.1f}s"))
     return out

@@ -11,8 +11,9 @@ gateway knew at the start of the step, faults due by t start or end, every model
 advances to t, sidecars that are due evaluate at t, probes that are due read the
 decisions, and changed readiness reaches the gateway for the next step.
 
-With a fleet view (`fleet=`), each sidecar's policy also sees the fleet's readiness as
-Prometheus would give it, late (exporter.sim.fleet), and its fail-open guard acts on it.
+With a fleet view (`fleet=`), a simulated Prometheus scrapes every pod and each sidecar runs
+its fleet queries against it (exporter.sim.prometheus): rules read the late answers as
+fleet:<name> series and the fail-open guard acts on the fleet's counts.
 With no rule set (`ruleset=None`) there is no sidecar: every pod is always ready.
 """
 
@@ -23,17 +24,19 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from exporter.core.fleet_link import FleetLink
 from exporter.core.load_score import published, score_for
 from exporter.rules.model import RuleSet
 from exporter.sim.arrivals import Arrivals
 from exporter.sim.faults import FaultSchedule
-from exporter.sim.fleet import FleetLag, FleetSpec
+from exporter.sim.fleet import FleetSpec, fleet_config
 from exporter.sim.gateway import Gateway
 from exporter.sim.model import ServerModel
 from exporter.sim.pages import build_engine
 from exporter.sim.probe import ReadinessProbe
+from exporter.sim.prometheus import SimClock, SimPoller, SimPrometheus
 from exporter.sim.scenario import Scenario
-from exporter.sim.sidecar import SimSidecar
+from exporter.sim.sidecar import HISTORY_MARGIN_SECONDS, SimSidecar
 
 
 @dataclass
@@ -106,14 +109,31 @@ def simulate(
     interval = scenario.sidecar_interval or ruleset.scrape.interval or 1.0
     phase_rng = random.Random(f"{seed}:phases" if phase_draw is None else f"{seed}:phases:{phase_draw}")
 
+    # With a fleet view: Prometheus, and each sidecar's poller and FleetLink (built below).
+    fleet_block = fleet_config(fleet, ruleset) if fleet is not None and has_sidecar else None
+    prometheus = None
+    if fleet_block is not None:
+        targets = [
+            (f"{region.name}-{k + 1}", region.name) for region in scenario.regions for k in range(region.replicas)
+        ]
+        prometheus = SimPrometheus(
+            fleet_block, fleet.scrape_interval, targets, scenario.engine, random.Random(f"{seed}:fleet")
+        )
+    clock = SimClock()
+    pollers: list[SimPoller] = []
+    poll_rng = random.Random(f"{seed}:fleet:queries")
+
     pods: list[SimPod] = []
     by_region: list[list[SimPod]] = []
-    families, engines = [], []
+    families, engines, scraped = [], [], []
     for r, region in enumerate(scenario.regions):
         engine = build_engine(scenario.engine, region.model)
         engines.append(engine)
         families.append(engine.families_for(names))
         wanted = engine.wanted_quantities(names)
+        if prometheus is not None:
+            scraped.append(engine.families_for(prometheus.names))
+            wanted.update(engine.wanted_quantities(prometheus.names))
         members = []
         for k in range(region.replicas):
             name = f"{region.name}-{k + 1}"
@@ -121,7 +141,13 @@ def simulate(
             probe = ReadinessProbe(scenario.probe, phase_rng.uniform(0, scenario.probe.period))
             # Pods start as if they had been serving for a while: ready, with no backlog.
             probe.ready = True
-            pod = SimPod(name, r, model, probe, SimSidecar(ruleset), phase_rng.uniform(0, interval))
+            link = None
+            if prometheus is not None:
+                poller = SimPoller(fleet_block, clock, prometheus, poll_rng)
+                pollers.append(poller)
+                link = FleetLink(clock, lambda config, clock, poller=poller: poller)
+                link.install(fleet_block, ruleset.max_range_seconds + HISTORY_MARGIN_SECONDS, 20_000)
+            pod = SimPod(name, r, model, probe, SimSidecar(ruleset, link), phase_rng.uniform(0, interval))
             members.append(pod)
             pods.append(pod)
         by_region.append(members)
@@ -141,8 +167,6 @@ def simulate(
     )
     balancer = gateway.balancer
     faults = FaultSchedule(scenario.faults, {pod.name: pod.model for pod in pods})
-    lag = FleetLag(fleet, len(pods), random.Random(f"{seed}:fleet")) if fleet is not None else None
-    fraction = fleet.max_unready_fraction if fleet is not None else None
     arrivals = [Arrivals(region.load, random.Random(f"{seed}:arrivals:{region.name}")) for region in scenario.regions]
     lengths = [random.Random(f"{seed}:requests:{region.name}") for region in scenario.regions]
     configs = [region.model for region in scenario.regions]
@@ -187,9 +211,14 @@ def simulate(
 
         changed = set()
         faults.apply(t)
-        if lag is not None:
-            lag.observe(t, [pod.sidecar.ready for pod in pods])
-        for i, pod in enumerate(pods):
+        if prometheus is not None:
+            clock.now = t
+            if prometheus.due(t):
+                pages = [engines[p.region].samples(p.model, scraped[p.region]) for p in pods]
+                prometheus.scrape(t, pages, [p.sidecar.ready for p in pods])
+            for poller in pollers:
+                poller.poll_if_due(t)
+        for pod in pods:
             model = pod.model
             model.advance_to(t)
             if has_sidecar and t + 1e-9 >= pod.next_eval:
@@ -198,8 +227,7 @@ def simulate(
                     pod.next_eval = t + interval
                 tick = time.perf_counter()
                 samples = engines[pod.region].samples(model, families[pod.region])
-                view = lag.view(i) if lag is not None else None
-                ready = pod.sidecar.evaluate(t, samples, view, fraction)
+                ready = pod.sidecar.evaluate(t, samples)
                 if pod.sidecar.fail_open:
                     pod.fail_open_seconds += interval
                 if balancer is not None:  # the same computation as the sidecar's /load

@@ -1,21 +1,27 @@
-"""The fleet view as a sidecar would get it from Prometheus: late, and in steps.
+"""The fleet view a simulated sidecar gets from Prometheus: which queries, and how late.
 
-Prometheus scrapes every sidecar's `llm_healthcheck_ready` every `scrape_interval` (each
-target at its own phase, as Prometheus spreads targets), and the sidecar runs its fleet
-query every `query_interval`. So what a sidecar knows about its peers at time t is their
-readiness as of up to scrape_interval + query_interval ago: 15 s + 15 s by default, the
-Prometheus default scrape interval and a query interval of the same length. The guard in
-exporter.core.policy.decide then judges with that lagged view, exactly as the sidecar does.
+A scenario's `fleet:` block sets Prometheus' `scrape_interval` and, for rule files without a
+`fleet:` block of their own, the query interval and the guard's max_unready_fraction: such a
+rule file gets the two guard queries (`pods`, `unready`) over every pod of the scenario. A
+rule file with its own `fleet:` block is simulated with that block: its queries (rules may
+read them as `fleet:<name>`), interval and guard. What a sidecar knows of its peers at t is
+what they were up to scrape_interval + interval ago: 15 s + 15 s by default, Prometheus'
+default scrape interval and a query interval of the same length (exporter.sim.prometheus).
 
 The fleet is every pod of the scenario (one model served from several regions): draining a
 pod helps as long as some pod anywhere can take its traffic, which is what the gateway's
 spill does.
 """
 
-import random
 from dataclasses import dataclass
 
-from exporter.core.policy import FleetView
+from exporter.config.fleet_config import FleetConfig, default_max_age, default_timeout
+
+SIMULATED_URL = "http://prometheus.simulated/api/v1/query"
+GUARD_QUERIES = (
+    ("pods", "count(llm_healthcheck_ready)"),
+    ("unready", "count(llm_healthcheck_ready == 0)"),
+)
 
 
 @dataclass(frozen=True)
@@ -44,31 +50,19 @@ def parse_fleet(reader, value) -> FleetSpec:
     return FleetSpec(scrape, query, base.max_unready_fraction if fraction is None else fraction)
 
 
-class FleetLag:
-    """Per pod: the readiness Prometheus last scraped; per sidecar: the last query's answer."""
-
-    def __init__(self, spec: FleetSpec, pods: int, rng: random.Random):
-        self.spec = spec
-        self._scraped = [True] * pods  # pods start ready
-        self._next_scrape = [rng.uniform(0, spec.scrape_interval) for _ in range(pods)]
-        self._next_query = [rng.uniform(0, spec.query_interval) for _ in range(pods)]
-        self._views = [FleetView(pods, 0)] * pods
-
-    def observe(self, t: float, sidecar_ready: list[bool]) -> None:
-        """Prometheus scrapes the sidecars that are due at t, then due sidecars query it."""
-        spec = self.spec
-        scraped = self._scraped
-        for i, due in enumerate(self._next_scrape):
-            if t + 1e-9 >= due:
-                scraped[i] = sidecar_ready[i]
-                self._next_scrape[i] = due + spec.scrape_interval
-        unready = None
-        for i, due in enumerate(self._next_query):
-            if t + 1e-9 >= due:
-                if unready is None:
-                    unready = scraped.count(False)
-                self._views[i] = FleetView(len(scraped), unready)
-                self._next_query[i] = due + spec.query_interval
-
-    def view(self, pod: int) -> FleetView:
-        return self._views[pod]
+def fleet_config(spec: FleetSpec, ruleset) -> FleetConfig:
+    """The fleet block the simulated sidecars run: the rule file's own, else the guard's two
+    queries at the scenario's query interval and max_unready_fraction."""
+    block = getattr(ruleset, "fleet", None)
+    if block is not None:
+        return block
+    interval = spec.query_interval
+    timeout = default_timeout(interval)
+    return FleetConfig(
+        SIMULATED_URL,
+        interval,
+        timeout,
+        default_max_age(interval, timeout),
+        spec.max_unready_fraction,
+        GUARD_QUERIES,
+    )

@@ -4,8 +4,8 @@ A policy is what decides each pod's readiness:
 - `none`: no sidecar, every pod always ready (what the gateway does on its own);
 - `seed`: the scenario's single threshold, `sum(METRIC) > N` (the Go sidecar);
 - each shipped pack for the scenario's engine, standalone (no fleet view);
-- the same pack `+fleet`: with the fleet view from Prometheus (lagged, exporter.sim.fleet)
-  and the fail-open guard at the scenario's `fleet.max_unready_fraction`;
+- the same pack `+fleet`: with its fleet view, rules/fleet/<engine>.yaml (queries to a
+  simulated, lagging Prometheus, exporter.sim.prometheus, and the file's fail-open guard);
 - any rule file given with --rules (standalone and +fleet), or seed:METRIC:N.
 
 Every run of one scenario draws the same requests (arrivals and lengths are seeded per
@@ -31,14 +31,14 @@ GATEWAY_MODES: tuple[tuple[str, dict], ...] = (
 HELD_OUT = ("diurnal", "sick-vllm", "testbed-busy", "testbed-spill")  # the testbed's two arrived after tuning
 
 PACKS_DIR = Path(__file__).resolve().parents[2] / "rules"
-# Shipped packs per simulated engine, with the max_unready_fraction each pack's comments
-# recommend for its fleet view (docs/decisions.md says why): 0.5 where the server bounds its
-# own queue with 429s (TGI); None, the guard off, where it queues without bound (vLLM, SGLang).
-PACKS: dict[str, tuple[tuple[str, float | None], ...]] = {
-    "tgi": (("tgi.yaml", 0.5),),
-    "vllm": (("vllm.yaml", None),),
-    "sglang": (("sglang.yaml", None),),
+# Shipped packs per simulated engine. A pack's `+fleet` row loads it with its fleet view,
+# rules/fleet/<engine>.yaml (the queries, interval and fail-open guard the pack recommends).
+PACKS: dict[str, tuple[str, ...]] = {
+    "tgi": ("tgi.yaml",),
+    "vllm": ("vllm.yaml",),
+    "sglang": ("sglang.yaml",),
 }
+FLEET_DIR = "fleet"
 _SCENARIO = "scenario"  # Policy.fraction: take the scenario's fleet.max_unready_fraction
 
 # --quick (the CI test): these scenarios, whole, under the first gateway mode only, so every
@@ -73,11 +73,13 @@ def policies_for(scenario, extra: list | None = None, packs_dir: Path = PACKS_DI
     out = [Policy("none", "none")]
     seed = scenario.rules
     out.append(Policy("seed", "seed", metric=seed.metric, threshold=seed.threshold))
-    for pack, fraction in PACKS.get(scenario.engine, ()):
+    for pack in PACKS.get(scenario.engine, ()):
         path = packs_dir / pack
         if path.exists():
             out.append(Policy(pack, "pack", (str(path),)))
-            out.append(Policy(pack + "+fleet", "pack", (str(path),), fleet=True, fraction=fraction))
+            view = packs_dir / FLEET_DIR / pack
+            files = (str(path), str(view)) if view.exists() else (str(path),)
+            out.append(Policy(pack + "+fleet", "pack", files, fleet=True))
     for spec in extra or ():
         if spec.files:
             label = ",".join(os.path.basename(f) for f in spec.files)
@@ -113,12 +115,10 @@ def run_one(scenario, mode: str, policy: Policy) -> Row:
     ruleset = load_policy(policy)
     fleet = None
     if policy.fleet:
+        # A rule file with its own fleet: block runs with it (its queries, interval and guard);
+        # the scenario's fleet: settings give Prometheus' scrape interval and the rest.
         fleet = scenario.fleet
-        block = getattr(ruleset, "fleet", None)
-        if block is not None:
-            # A rule file with its own fleet: block: its query interval and its guard.
-            fleet = replace(fleet, query_interval=block.interval, max_unready_fraction=block.max_unready_fraction)
-        elif policy.fraction != _SCENARIO:
+        if getattr(ruleset, "fleet", None) is None and policy.fraction != _SCENARIO:
             fleet = replace(fleet, max_unready_fraction=policy.fraction)
     started = time.perf_counter()
     result = simulate(cell, ruleset, policy.name, fleet=fleet)

@@ -3,12 +3,15 @@ the pod's own metric page every interval, exactly as the sidecar's evaluator fee
 
 A page that does not arrive (the server crashed: its /metrics refuses connections) is a failed
 scrape, counted as the sidecar counts them, so `failure_threshold` and `on_failure` apply. With
-a fleet view (exporter.sim.fleet) the policy's fail-open guard sees the lagged fleet counts."""
+a fleet view (exporter.sim.prometheus) the sidecar's own FleetLink puts the lagged answers
+beside the page as fleet:<name> series, and the policy's fail-open guard sees their counts."""
 
 from exporter.config.scrape_config import ScrapeConfig
 from exporter.config.settings import DEFAULT_SCRAPE
 from exporter.core import engine, policy
 from exporter.core.decision import ScrapeStatus
+from exporter.core.fleet_link import FleetLink
+from exporter.core.fleet_view import guard_inputs
 from exporter.core.history import History
 from exporter.rules.model import RuleSet
 
@@ -25,9 +28,9 @@ def effective_scrape(ruleset: RuleSet) -> ScrapeConfig:
 
 
 class SimSidecar:
-    __slots__ = ("ruleset", "history", "state", "page_config", "ready", "flips", "scrape", "fail_open")
+    __slots__ = ("ruleset", "history", "state", "page_config", "ready", "flips", "scrape", "fail_open", "fleet")
 
-    def __init__(self, ruleset: RuleSet):
+    def __init__(self, ruleset: RuleSet, fleet: FleetLink | None = None):
         self.ruleset = ruleset
         self.history = History(ruleset.max_range_seconds + HISTORY_MARGIN_SECONDS)
         self.state = engine.initial_state()
@@ -36,13 +39,20 @@ class SimSidecar:
         self.flips = 0
         self.scrape = policy.FRESH_PAGE
         self.fail_open = False  # the guard held the pod in at the last evaluation
+        self.fleet = fleet  # the fleet view, installed with this rule set's fleet block
 
-    def evaluate(self, t: float, samples, fleet=None, max_unready_fraction=None) -> bool:
+    def evaluate(self, t: float, samples) -> bool:
         """One evaluation at `t` over the page's samples (empty: the server printed nothing;
         None: the scrape failed)."""
+        guard: dict = {}
+        history = self.history
         if samples:
-            self.history.record(t, samples)
-            self.state, statuses = engine.evaluate(self.ruleset, self.history, self.state, t)
+            history.record(t, samples)
+        if self.fleet is not None:
+            history, status = self.fleet.for_cycle(self.history, t)
+            guard = guard_inputs(status)
+        if samples:
+            self.state, statuses = engine.evaluate(self.ruleset, history, self.state, t)
             self.scrape = policy.FRESH_PAGE
         elif samples is None:
             self.state, statuses = engine.hold(self.ruleset, self.state, t, "scrape failed")
@@ -61,8 +71,7 @@ class SimSidecar:
             self.scrape,
             self.page_config,
             previous_ready=self.ready,
-            fleet=fleet,
-            max_unready_fraction=max_unready_fraction,
+            **guard,
         )
         self.fail_open = verdict.fail_open
         if verdict.ready != self.ready:
