@@ -31,7 +31,8 @@ RUN groupadd --gid 10001 llm-healthcheck \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin llm-healthcheck
 COPY --from=build /opt/llm-healthcheck /opt/llm-healthcheck
-# The shipped rule packs, read-only; use one with RULES_PATH=/usr/share/llm-healthcheck/rules/tgi.yaml,
+# The shipped rule packs (and their fleet views under fleet/), read-only; use one with
+# RULES_PATH=/usr/share/llm-healthcheck/rules/tgi.yaml,
 # or mount your own ConfigMap (the Kubernetes examples mount it at /etc/llm-healthcheck/rules).
 COPY rules/ /usr/share/llm-healthcheck/rules/
 ENV PATH=/opt/llm-healthcheck/bin:$PATH \

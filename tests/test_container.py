@@ -43,11 +43,12 @@ WAIT_SECONDS = 60
 
 
 def _rule_packs() -> list[str]:
-    """The files of rules/ that .dockerignore lets into the image: packs, not their tests."""
+    """What .dockerignore lets of rules/ into the image: the packs and the fleet/ views, not their tests."""
     return sorted(
         p.name
         for p in (REPO / "rules").iterdir()
-        if p.is_file() and p.suffix in (".yaml", ".yml") and not p.stem.endswith((".test", "_test"))
+        if (p.is_file() and p.suffix in (".yaml", ".yml") and not p.stem.endswith((".test", "_test")))
+        or (p.is_dir() and p.name == "fleet")
     )
 
 
