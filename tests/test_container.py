@@ -43,12 +43,11 @@ WAIT_SECONDS = 60
 
 
 def _rule_packs() -> list[str]:
-    """What .dockerignore lets of rules/ into the image: the packs and the fleet/ views, not their tests."""
+    """The packs of rules/ that .dockerignore lets into the image, not their tests."""
     return sorted(
         p.name
         for p in (REPO / "rules").iterdir()
-        if (p.is_file() and p.suffix in (".yaml", ".yml") and not p.stem.endswith((".test", "_test")))
-        or (p.is_dir() and p.name == "fleet")
+        if p.is_file() and p.suffix in (".yaml", ".yml") and not p.stem.endswith((".test", "_test"))
     )
 
 
@@ -249,7 +248,8 @@ def test_final_image_has_no_compilers_and_ships_the_rule_packs(image, podman_env
         ],
         podman_env,
     ).stdout.split()
-    assert sorted(probe) == _rule_packs(), "tools found in the final image, or rule packs missing"
+    # The packs, and their fleet views in fleet/.
+    assert sorted(probe) == sorted(_rule_packs() + ["fleet"]), "tools found in the final image, or rule packs missing"
 
 
 def test_shipped_rule_packs_pass_check_inside_the_image(image, podman_env):
@@ -276,6 +276,17 @@ def test_shipped_rule_packs_pass_check_inside_the_image(image, podman_env):
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    # Each pack with its shipped fleet view (one fleet block per rule set).
+    for view in sorted((REPO / "rules" / "fleet").glob("*.yaml")):
+        files = [f"/usr/share/llm-healthcheck/rules/{view.name}", f"/usr/share/llm-healthcheck/rules/fleet/{view.name}"]
+        result = _run(
+            ["podman", *STORAGE, *PODMAN_RUN_FLAGS, "run", "--rm", "--read-only", "--read-only-tmpfs=false"]
+            + ["--network", "none", "--entrypoint", "llm-healthcheck", image, "check", *files],
+            podman_env,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "fleet: http://prometheus.monitoring:9090/api/v1/query" in result.stdout
 
 
 def test_serves_probes_as_non_root_on_a_read_only_root(running, upstream, podman_env):
