@@ -3,6 +3,7 @@ a fake clock, and the shared captures."""
 
 import http.client
 import os
+import re
 import shutil
 import signal
 import socket
@@ -179,6 +180,12 @@ class Sidecar:
     def health(self) -> int:
         return self.get("/health")[0]
 
+    def metric(self, name: str) -> float | None:
+        """One unlabeled (or fully spelled) sample of its /metrics, or None if absent."""
+        text = self.get("/metrics")[1]
+        found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+        return None if found is None else float(found.group(1))
+
     def signal(self, signum=signal.SIGTERM) -> None:
         self.proc.send_signal(signum)
 
@@ -320,3 +327,10 @@ def wait_until(predicate, what: str, timeout: float = 15.0, step: float = 0.05):
             return value
         time.sleep(step)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def set_queues(upstreams: list, peers: float, subject: float) -> None:
+    """Fleet tests: every upstream but the last prints `peers` queued, the last (the subject's) `subject`."""
+    for upstream in upstreams[:-1]:
+        upstream.body = f"tgi_queue_size {peers}\n".encode()
+    upstreams[-1].body = f"tgi_queue_size {subject}\n".encode()

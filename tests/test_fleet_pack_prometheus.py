@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.real_prometheus import real_prometheus
-from tests.support import Sidecar, Upstream, free_port
+from tests.support import Sidecar, Upstream, free_port, set_queues
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = 3
@@ -73,18 +73,6 @@ def world(tmp_path_factory):
             upstream.close()
 
 
-def metric(sidecar, name: str) -> float | None:
-    text = sidecar.get("/metrics")[1]
-    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
-    return None if found is None else float(found.group(1))
-
-
-def set_queues(world, peers: float, subject: float) -> None:
-    for upstream in world.upstreams[:PEERS]:
-        upstream.body = f"tgi_queue_size {peers}\n".encode()
-    world.upstreams[PEERS].body = f"tgi_queue_size {subject}\n".encode()
-
-
 def peer_median(world, value: float):
     """Until Prometheus and then the subject's fleet view show the median queue at `value`."""
     world.prometheus.wait_for(
@@ -101,15 +89,15 @@ def peer_median(world, value: float):
 
 def test_a_busy_pod_stays_in_while_the_whole_fleet_is_busy_and_goes_when_its_peers_have_room(world):
     subject = world.subject
-    set_queues(world, peers=30, subject=30)
+    set_queues(world.upstreams, peers=30, subject=30)
     peer_median(world, 30.0)
     # Past the pack's threshold (15), but the median pod is as full: nowhere better, so it stays in.
-    subject.wait_for(lambda: metric(subject, "llm_healthcheck_fleet_query_success") == 1.0, WAIT, "query ok")
+    subject.wait_for(lambda: subject.metric("llm_healthcheck_fleet_query_success") == 1.0, WAIT, "query ok")
     status, body, _ = subject.get("/health?verbose")
     assert status == 200, body
-    assert metric(subject, "llm_healthcheck_fail_open") == 0.0  # the rule, not the guard
+    assert subject.metric("llm_healthcheck_fail_open") == 0.0  # the rule, not the guard
     # The peers empty their queues: now its traffic has somewhere better to go, so it goes out.
-    set_queues(world, peers=0, subject=30)
+    set_queues(world.upstreams, peers=0, subject=30)
     subject.wait_for(lambda: subject.health() == 503, WAIT, "503 once the peers have room")
     status, body, _ = subject.get("/health?verbose")
     assert 'rule "tgi_queue_saturated" firing' in body, body
@@ -117,12 +105,12 @@ def test_a_busy_pod_stays_in_while_the_whole_fleet_is_busy_and_goes_when_its_pee
 
 def test_without_prometheus_the_pack_decides_standalone(world):
     subject = world.subject
-    set_queues(world, peers=30, subject=30)
+    set_queues(world.upstreams, peers=30, subject=30)
     peer_median(world, 30.0)
     subject.wait_for(lambda: subject.health() == 200, WAIT, "in while the fleet is busy")
     world.prometheus.proc.terminate()
     world.prometheus.proc.wait(20)
     # No fleet view: the queue threshold alone decides, visibly.
     subject.wait_for(lambda: subject.health() == 503, WAIT, "standalone 503 with Prometheus down")
-    assert metric(subject, "llm_healthcheck_fleet_query_success") == 0.0
+    assert subject.metric("llm_healthcheck_fleet_query_success") == 0.0
     assert "deciding standalone" in subject.output

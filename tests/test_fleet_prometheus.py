@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from tests.fleet_api import PrometheusProxy
-from tests.support import Sidecar, Upstream, free_port, require_tool
+from tests.support import Sidecar, Upstream, free_port, require_tool, set_queues
 
 PEERS = 3
 SIDECAR_ENV = {"SCRAPE_INTERVAL": "0.5s", "SCRAPE_TIMEOUT": "0.4s", "SHUTDOWN_DRAIN_SECONDS": "0"}
@@ -114,26 +114,14 @@ def fleet(tmp_path_factory):
         proxy.close()
 
 
-def metric(sidecar, name: str) -> float | None:
-    text = sidecar.get("/metrics")[1]
-    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
-    return None if found is None else float(found.group(1))
-
-
-def set_queues(world, peers: float, subject: float) -> None:
-    for upstream in world.upstreams[:PEERS]:
-        upstream.body = f"tgi_queue_size {peers}\n".encode()
-    world.upstreams[PEERS].body = f"tgi_queue_size {subject}\n".encode()
-
-
 def wait_fleet(world, unready: int):
     """Until the subject's view shows all four pods and `unready` of them unready."""
     subject = world.subject
     return subject.wait_for(
         lambda: (
-            metric(subject, "llm_healthcheck_fleet_query_success") == 1.0
-            and metric(subject, "llm_healthcheck_fleet_pods") == PEERS + 1
-            and metric(subject, "llm_healthcheck_fleet_unready") == unready
+            subject.metric("llm_healthcheck_fleet_query_success") == 1.0
+            and subject.metric("llm_healthcheck_fleet_pods") == PEERS + 1
+            and subject.metric("llm_healthcheck_fleet_unready") == unready
         ),
         WAIT,
         f"the fleet view to show {PEERS + 1} pods, {unready} unready",
@@ -143,20 +131,20 @@ def wait_fleet(world, unready: int):
 def hold_in(world):
     """Peers saturated (out), the subject saturated too: the guard must hold the subject in."""
     world.proxy.mode = "pass"
-    set_queues(world, peers=20, subject=1)
+    set_queues(world.upstreams, peers=20, subject=1)
     wait_fleet(world, unready=PEERS)
-    set_queues(world, peers=20, subject=20)
-    world.subject.wait_for(lambda: metric(world.subject, "llm_healthcheck_fail_open") == 1.0, WAIT, "fail_open 1")
+    set_queues(world.upstreams, peers=20, subject=20)
+    world.subject.wait_for(lambda: world.subject.metric("llm_healthcheck_fail_open") == 1.0, WAIT, "fail_open 1")
 
 
 def test_the_view_reads_the_fleet_from_prometheus(fleet):
     fleet.proxy.mode = "pass"
-    set_queues(fleet, peers=7, subject=1)
+    set_queues(fleet.upstreams, peers=7, subject=1)
     wait_fleet(fleet, unready=0)
     subject = fleet.subject
     # fleet:peer_queue is the peers' own exported rule value, read back through Prometheus.
     subject.wait_for(
-        lambda: metric(subject, 'llm_healthcheck_rule_value{rule="peers_busy",severity="warn"}') == 7.0,
+        lambda: subject.metric('llm_healthcheck_rule_value{rule="peers_busy",severity="warn"}') == 7.0,
         WAIT,
         "peer queue 7",
     )
@@ -174,15 +162,15 @@ def test_the_guard_holds_a_pod_in_while_the_fleet_is_mostly_unready(fleet):
     assert re.search(r"^\[-\] queue_high: firing for \d+s: sum\(tgi_queue_size\) = 20 > 15$", body, re.M), body
     assert "ready: fail-open: 4 of 4 pods would be unready, more than max_unready_fraction 0.5" in body
     # The peers drain and Prometheus sees them ready again: now going out helps, so the pod goes.
-    set_queues(fleet, peers=1, subject=20)
+    set_queues(fleet.upstreams, peers=1, subject=20)
     subject.wait_for(lambda: subject.health() == 503, WAIT, "503 once the peers have room")
-    assert metric(subject, "llm_healthcheck_fail_open") == 0.0
+    assert subject.metric("llm_healthcheck_fail_open") == 0.0
     # A hard failure takes the pod out even while the rest of the fleet is out.
     hold_in(fleet)
-    set_queues(fleet, peers=20, subject=5000)
+    set_queues(fleet.upstreams, peers=20, subject=5000)
     subject.wait_for(lambda: subject.health() == 503, WAIT, "503 on the hard failure")
-    assert metric(subject, "llm_healthcheck_fail_open") == 0.0
-    assert metric(subject, "llm_healthcheck_fleet_query_success") == 1.0
+    assert subject.metric("llm_healthcheck_fail_open") == 0.0
+    assert subject.metric("llm_healthcheck_fleet_query_success") == 1.0
 
 
 @pytest.mark.parametrize("fault", ["down", "slow", "garbage"])
@@ -196,17 +184,17 @@ def test_a_failing_prometheus_means_standalone_until_it_answers_again(fleet, fau
         fleet.proxy.mode = fault
     # Standalone: the busy rule takes the pod out, visibly.
     subject.wait_for(lambda: subject.health() == 503, WAIT, f"standalone 503 with Prometheus {fault}")
-    assert metric(subject, "llm_healthcheck_fleet_query_success") == 0.0
-    assert metric(subject, "llm_healthcheck_fail_open") == 0.0
+    assert subject.metric("llm_healthcheck_fleet_query_success") == 0.0
+    assert subject.metric("llm_healthcheck_fail_open") == 0.0
     verbose = subject.get("/health?verbose")[1]
     assert "[+] fleet: not in use, deciding standalone: query failed: " in verbose
     assert "[+] fail-open guard: inactive: no fleet view" in verbose
     assert subject.output.count("fleet query failing") > failures_before
     reason = {"down": "connection", "slow": "timeout", "garbage": "unparsable"}[fault]
-    assert metric(subject, f'llm_healthcheck_fleet_query_failures_total{{reason="{reason}"}}') >= 1.0
+    assert subject.metric(f'llm_healthcheck_fleet_query_failures_total{{reason="{reason}"}}') >= 1.0
     # Prometheus answers again: the view and the guard come back.
     if fault == "down":
         fleet.prometheus.start()
     fleet.proxy.mode = "pass"
     subject.wait_for(lambda: subject.health() == 200, WAIT, "held in again once Prometheus answers")
-    assert metric(subject, "llm_healthcheck_fail_open") == 1.0
+    assert subject.metric("llm_healthcheck_fail_open") == 1.0
