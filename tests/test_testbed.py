@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 
 from exporter.rules.loader import seed_ruleset
-from exporter.sim.haproxy import haproxy_binary, lb_up
+from exporter.sim.haproxy import lb_up
 from exporter.sim.scenario import RulesSpec, load_scenario
 from exporter.sim.testbed import MONITOR_PERIOD_SECONDS, Policy, run_testbed
-from tests.support import wait_until
+from tests.support import require_tool, wait_until
 
 SCENARIO = Path(__file__).resolve().parent / "scenarios" / "testbed-ci.yaml"
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    haproxy_binary()  # a missing haproxy fails here with the install hint (.ci/run installs it)
+    require_tool("haproxy", "apt-get install haproxy")  # .ci/run installs it
     scenario = load_scenario(SCENARIO)
     policy = Policy("seed", RulesSpec((), "tgi_queue_size", 15.0))
     ruleset = seed_ruleset("tgi_queue_size", 15.0)

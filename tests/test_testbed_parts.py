@@ -68,7 +68,7 @@ def test_policy_none_has_no_health_check():
 
 @dataclass
 class StandIn:
-    """A decision with the load score the load-score work adds (`load`), set by the test."""
+    """A decision reduced to what the agent answer reads: readiness and a bare load value, set by the test."""
 
     ready: bool = True
     load: float | None = None
@@ -161,7 +161,7 @@ def test_sidecar_answers_the_agent_check_from_its_decision():
     sidecar = Sidecar({**FAST, "METRICS_ENDPOINT": upstream.url, "AGENT_PORT": str(port)})
     try:
         sidecar.wait_for(lambda: sidecar.health() == 200, what="ready")
-        assert _agent_line(port) == "ready up 100%\n"  # no load score in this decision yet: full weight
+        assert _agent_line(port) == "ready up 100%\n"  # the seed's rule has no score: section, so full weight
         upstream.body = b"tgi_queue_size 30\n"
         sidecar.wait_for(lambda: sidecar.health() == 503, what="unready")
         assert _agent_line(port) == "drain\n"

@@ -114,7 +114,8 @@ def _run_all(scenario, policies, rulesets, balance, args) -> int:
     verdict.write_requests_csv(runs, written[1])
     verdict.write_timeline_csv(runs, written[2])
     written[3].write_text(runs[-1].config_text + "\n")
-    print(format_title(scenario, balance, "testbed (real HAProxy, real sidecars)"))
+    shown = f"{balance} + agent-check" if args.agent_check else balance
+    print(format_title(scenario, shown, "testbed (real HAProxy, real sidecars)"))
     print(verdict.format_table(rows, "")[1:])
     if args.compare_sim:
         sims = [verdict.row_from_sim(scenario, rs, p.label, args.timeout) for p, rs in zip(policies, rulesets)]

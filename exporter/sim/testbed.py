@@ -6,7 +6,8 @@ testbed's requests), one sidecar per pod (`llm-healthcheck serve` scraping that 
 server; none for policy `none`), HAProxy health-checking the sidecars, and replays the
 scenario's planned requests (exporter.sim.workload) open-loop against HAProxy's
 frontends. A monitor samples every sidecar's /health and HAProxy's view of every server
-five times a second, which is what the CI test and the flips/unready figures read.
+five times a second, which is what the CI test and the flips/unready figures read; with
+the agent-check it also reads each sidecar's /load, the score HAProxy's weights come from.
 
 Every child is started with a parent-death signal and stopped in `finally`, and the run
 itself is bounded by the scenario's length plus one request timeout: nothing outlives it.
@@ -52,6 +53,7 @@ class Sample:
     sidecar: int  # /health status code; 0 when it did not answer
     lb_status: str  # HAProxy's status of the pod in its own region's backend
     lb_weight: int
+    load: float | None = None  # the sidecar's /load at that moment (agent-check runs only; None: no answer)
 
 
 @dataclass
@@ -71,6 +73,7 @@ class TestbedRun:
     # pod -> [(t, ready)]: each sidecar's own readiness changes, from its log (exact, where the
     # monitor's 5 Hz samples can miss a decision that lasted less than a sample period)
     transitions: dict = field(default_factory=dict)
+    agent: bool = False  # HAProxy also had an agent-check on every sidecar (weights from the load score)
 
 
 def check_scenario(scenario: Scenario) -> None:
@@ -120,7 +123,9 @@ def run_testbed(
         children.append(_spawn([binary, "-db", "-f", str(cfg)], workdir / "haproxy.log", logs))
         _wait(lambda: os.path.exists(sock) and all(_connects(p) for p in fronts), "haproxy to listen", children)
 
-        run = TestbedRun(scenario, policy, balance, pods, [], config_text=text, pids=[p.pid for p in children])
+        run = TestbedRun(
+            scenario, policy, balance, pods, [], agent=agent, config_text=text, pids=[p.pid for p in children]
+        )
         planned = planned_requests(scenario)
         started_at: list = []
         stop = threading.Event()
@@ -216,10 +221,23 @@ def _monitor(run: TestbedRun, sock: str, started_at: list, stop: threading.Event
             rows = {}
         for pod in run.pods:
             code = _http_status(pod.check_port, "/health", 1.0) if pod.check_port else 200
+            load = _load(pod.check_port) if pod.agent_port else None
             row = rows.get(pod.name, {})
             weight = int(row.get("weight") or 0)
-            run.samples.append(Sample(tick - zero, pod.name, code, row.get("status", "?"), weight))
+            run.samples.append(Sample(tick - zero, pod.name, code, row.get("status", "?"), weight, load))
         stop.wait(max(0.0, MONITOR_PERIOD_SECONDS - (time.monotonic() - tick)))
+
+
+def _load(port: int) -> float | None:
+    """The sidecar's published load score (its /load page: one sample), None without an answer."""
+    body = _http_body(port, "/load", 1.0)
+    for line in (body or "").splitlines():
+        if line.startswith("llm_healthcheck_load "):
+            try:
+                return float(line.split()[1])
+            except (IndexError, ValueError):
+                return None
+    return None
 
 
 def _readiness_changes(log_path: Path, zero_wall: float) -> list[tuple[float, bool]]:
@@ -304,14 +322,24 @@ def _connects(port: int) -> bool:
 
 
 def _http_status(port: int, path: str, timeout: float = 2.0) -> int:
+    return _http_get(port, path, timeout)[0]
+
+
+def _http_body(port: int, path: str, timeout: float = 2.0) -> str | None:
+    """The body of a 200 answer; None for any other answer or none."""
+    status, body = _http_get(port, path, timeout)
+    return body.decode("utf-8", "replace") if status == 200 else None
+
+
+def _http_get(port: int, path: str, timeout: float) -> tuple[int, bytes]:
+    """(status, body) of GET path on 127.0.0.1:port; (0, b"") when it did not answer."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request("GET", path)
         resp = conn.getresponse()
-        resp.read()
-        return resp.status
+        return resp.status, resp.read()
     except (OSError, http.client.HTTPException):
-        return 0
+        return 0, b""
     finally:
         conn.close()
 
