@@ -68,9 +68,12 @@ def test_no_request_goes_to_a_pod_out_for_longer_than_inter_times_fall(run):
     bound = probe.period * probe.failure_threshold + MONITOR_PERIOD_SECONDS + 0.3
     episodes = _episodes(run, "hot-1")
     # The log's clock lines up with the monitor's: every 503 the monitor read lies in an episode.
+    # A sample is stamped when its monitor round starts; the round reads HAProxy's stats and then
+    # each pod's /health in turn, so on two busy cores a 503 can be stamped a few tenths of a
+    # second before the sidecar logged it (0.15 s was seen to be too tight).
     for s in run.samples:
         if s.pod == "hot-1" and s.sidecar == 503:
-            assert any(a - 0.15 <= s.t <= b for a, b in episodes), (s, episodes)
+            assert any(a - 0.5 <= s.t <= b for a, b in episodes), (s, episodes)
     long_ones = [(a, b) for a, b in episodes if b - a > bound]
     assert long_ones, f"no 503 stretch of hot-1 outlasted {bound:.1f}s: {episodes}"
     for start, end in long_ones:
