@@ -14,9 +14,12 @@ from exporter.sim.cluster import simulate
 from exporter.sim.scenario import SCENARIO_DIR as REPO_SCENARIOS
 from exporter.sim.scenario import load_scenario, resolve_scenario
 from exporter.sim.workload import planned_requests
-from tests.support import FAST, Sidecar, Upstream, free_port, wait_until
+from tests.support import FAST, Sidecar, Upstream, free_port, require_tool, wait_until
 
-HAPROXY = haproxy.haproxy_binary()
+
+@pytest.fixture
+def haproxy_bin():
+    return require_tool("haproxy", "apt-get install haproxy")
 
 
 def test_replayed_requests_are_the_ones_the_simulator_serves():
@@ -42,7 +45,7 @@ def _pods(check: bool, agent: bool = False):
     ]
 
 
-def test_generated_config_follows_the_scenario_and_haproxy_accepts_it(tmp_path):
+def test_generated_config_follows_the_scenario_and_haproxy_accepts_it(tmp_path, haproxy_bin):
     scenario = load_scenario(resolve_scenario("testbed-spill"))
     text = haproxy.render_config(
         scenario, _pods(True, True), [8001, 8002], str(tmp_path / "s.sock"), "least_request", 30
@@ -56,7 +59,7 @@ def test_generated_config_follows_the_scenario_and_haproxy_accepts_it(tmp_path):
     assert hot.count(" backup") == 1 and "agent-port 9203 agent-inter 1000ms backup" in hot
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(text + "\n")
-    checked = subprocess.run([HAPROXY, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=20)
+    checked = subprocess.run([haproxy_bin, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=20)
     assert checked.returncode == 0, checked.stderr
 
 
@@ -94,7 +97,7 @@ def _stats(sock_path: str) -> dict:
     return {row["svname"]: row for row in haproxy.server_stats(sock_path)}
 
 
-def test_haproxy_weights_follow_the_agent_answers(tmp_path):
+def test_haproxy_weights_follow_the_agent_answers(tmp_path, haproxy_bin):
     decision = StandIn(load=0.0)
     agent_port = free_port()
     agent_check.listen("127.0.0.1", agent_port)
@@ -109,7 +112,7 @@ def test_haproxy_weights_follow_the_agent_answers(tmp_path):
         f"backend be\n    server pod 127.0.0.1:{backend.getsockname()[1]} weight 100 "
         f"agent-check agent-port {agent_port} agent-inter 100ms\n"
     )
-    proc = subprocess.Popen([HAPROXY, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([haproxy_bin, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: _connects_unix(sock_path), "the stats socket")
         seen = []
