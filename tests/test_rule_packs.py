@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config.fleet_config import SERIES_PREFIX
 from exporter.config.yamldoc import parse_document
 from exporter.core import engine
 from exporter.core.history import History
@@ -179,9 +178,7 @@ def test_pack_reaches_the_decision_its_capture_implies(pack, capture, ready, sta
     assert ready_on_a_good_page(statuses) is ready
     assert all(s.error is None for s in statuses)
     present = {dict(labels)["__name__"] for labels, _ in samples}
-    # fleet:<name> series come from the fleet view's queries, never from the server's page.
-    from_page = {name for name in ruleset.metric_names if not name.startswith(SERIES_PREFIX)}
-    assert from_page - present == absent
+    assert ruleset.metric_names - present == absent
 
 
 def test_kv_rules_read_the_new_name_when_a_page_has_both():

@@ -7,7 +7,7 @@ from exporter.config.fleet_config import FleetConfig
 from exporter.core.fleet_link import FleetLink, Snapshot
 from exporter.core.fleet_query import FleetRound
 from exporter.rules.loader import load_rules
-from exporter.sim.fleet import GUARD_QUERIES, SIMULATED_URL, FleetSpec, fleet_config
+from exporter.sim.fleet import GUARD_ONLY_QUERIES, SIMULATED_URL, FleetSpec, fleet_config
 from exporter.sim.prometheus import SimClock, SimPoller, SimPrometheus
 from exporter.sim.sidecar import SimSidecar
 
@@ -49,7 +49,7 @@ class _Answered:
 def _view(pods, unready, fraction=0.5):
     clock = SimClock()
     clock.now = 1.0
-    config = FleetConfig(SIMULATED_URL, max_unready_fraction=fraction, queries=GUARD_QUERIES)
+    config = FleetConfig(SIMULATED_URL, max_unready_fraction=fraction, queries=GUARD_ONLY_QUERIES)
     link = FleetLink(clock, lambda config, clock: _Answered(config, pods, unready))
     link.install(config, 60.0, 100)
     return link

@@ -30,6 +30,13 @@ class Snapshot:
     last_good: FleetRound | None = None
     failures: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
+    def after(self, result: FleetRound) -> "Snapshot":
+        """The snapshot once `result` is the newest round: failures counted by reason."""
+        failures = dict(self.failures)
+        if not result.ok:
+            failures[result.reason] = failures.get(result.reason, 0) + 1
+        return Snapshot(result, result if result.ok else self.last_good, MappingProxyType(failures))
+
 
 class Poller(Protocol):
     config: FleetConfig

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from exporter.config.fleet_config import FleetConfig
+from exporter.config.fleet_config import SERIES_PREFIX, FleetConfig
 from exporter.config.scrape_config import ScrapeConfig
 from exporter.promql import CompiledExpr
 from exporter.rules.score import ScoreSpec
@@ -63,7 +63,9 @@ class RuleSet:
 
     @cached_property  # read every cycle to select lines before parsing
     def metric_names(self) -> frozenset[str] | None:
-        """Sample names the rules read; None when some selector cannot be narrowed to names."""
+        """Sample names the rules read from the scraped page; None when some selector cannot be
+        narrowed to names. fleet:<name> series are left out: they come from the fleet view's
+        answers (exporter/core/fleet_view.py), never from the page."""
         names: set[str] = set()
         for rule in self.rules:
             wanted = rule.expr.metric_names
@@ -74,7 +76,7 @@ class RuleSet:
             if self.score.metric_names is None:
                 return None
             names |= self.score.metric_names
-        return frozenset(names)
+        return frozenset(name for name in names if not name.startswith(SERIES_PREFIX))
 
     @cached_property
     def max_range_seconds(self) -> float:

@@ -10,8 +10,6 @@ The clock is injected, so tests step rounds and ages without sleeping.
 import logging
 import threading
 import time as _time
-from collections import Counter
-from types import MappingProxyType
 
 from exporter.config.fleet_config import FleetConfig
 from exporter.config.settings import redact_url
@@ -32,7 +30,6 @@ class FleetPoller:
         self.clock = clock
         self._client = client_factory(config.url, config.timeout, clock.monotonic)
         self.snapshot = Snapshot()
-        self._failures: Counter = Counter()
         self._number = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -42,11 +39,7 @@ class FleetPoller:
         self._number += 1
         previous = self.snapshot
         result = run_round(self.config, self._client, self._number, self.clock)
-        if not result.ok:
-            self._failures[result.reason] += 1
-        self.snapshot = Snapshot(
-            result, result if result.ok else previous.last_good, MappingProxyType(dict(self._failures))
-        )
+        self.snapshot = previous.after(result)
         self._log_change(previous.last, result)
         return result
 

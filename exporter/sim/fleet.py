@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from exporter.config.fleet_config import FleetConfig, default_max_age, default_timeout
 
 SIMULATED_URL = "http://prometheus.simulated/api/v1/query"
-GUARD_QUERIES = (
+# For rule files without a fleet: block: only the two counts the guard reads.
+GUARD_ONLY_QUERIES = (
     ("pods", "count(llm_healthcheck_ready)"),
     ("unready", "count(llm_healthcheck_ready == 0)"),
 )
@@ -64,5 +65,5 @@ def fleet_config(spec: FleetSpec, ruleset) -> FleetConfig:
         timeout,
         default_max_age(interval, timeout),
         spec.max_unready_fraction,
-        GUARD_QUERIES,
+        GUARD_ONLY_QUERIES,
     )

@@ -19,7 +19,6 @@ Prometheus.
 """
 
 import random
-from types import MappingProxyType
 
 from exporter.config.fleet_config import FleetConfig
 from exporter.core.fleet_link import Snapshot
@@ -29,6 +28,12 @@ from exporter.promql import CompiledExpr, PromQLError, compile_expr, evaluate
 
 READY = "llm_healthcheck_ready"
 LOOKBACK = 300.0  # Prometheus' default lookback delta
+
+
+def _next_due(due: float, t: float, interval: float) -> float:
+    """The next tick after the one due at `due` and taken at t (never in the past)."""
+    due += interval
+    return due if due > t else t + interval
 
 
 class SimClock:
@@ -91,9 +96,7 @@ class SimPrometheus:
             if page:
                 samples.extend((tuple(sorted(labels + target)), value) for labels, value in page)
         self.history.record(t, samples)
-        self._next += self.interval
-        if self._next <= t:
-            self._next = t + self.interval
+        self._next = _next_due(self._next, t, self.interval)
         self._answers = {}
 
     def query(self, text: str, deadline: float) -> dict:
@@ -142,14 +145,7 @@ class SimPoller:
     def poll_if_due(self, t: float) -> None:
         if t + 1e-9 < self._next:
             return
-        self._next += self.config.interval
-        if self._next <= t:
-            self._next = t + self.config.interval
+        self._next = _next_due(self._next, t, self.config.interval)
         self._number += 1
         self.prometheus.at(t)
-        result = run_round(self.config, self.prometheus, self._number, self.clock)
-        last_good = result if result.ok else self.snapshot.last_good
-        failures = dict(self.snapshot.failures)
-        if not result.ok:
-            failures[result.reason] = failures.get(result.reason, 0) + 1
-        self.snapshot = Snapshot(result, last_good, MappingProxyType(failures))
+        self.snapshot = self.snapshot.after(run_round(self.config, self.prometheus, self._number, self.clock))
