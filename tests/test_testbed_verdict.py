@@ -61,5 +61,34 @@ def test_phase_draws_change_only_when_pods_tick_not_the_requests():
     draws = phase_spread(scenario, seed, "seed", 60.0, 4)
     assert {r.requests for r in draws} == {default.requests}  # the very same requests
     assert len({(r.flips, r.unready_seconds, r.p95) for r in [default, *draws]}) > 1  # other ticks, other luck
-    text = format_spread([draws], [default], "t")
+    text = format_spread([draws], [[default]], "t")
     assert text.splitlines()[2].startswith("seed ")
+
+
+def test_a_median_row_takes_each_figure_median_over_runs():
+    from exporter.sim.verdict import format_spread, median_row
+
+    scenario = replace(load_scenario(resolve_scenario("testbed-busy")), duration=30.0)
+    a = row_from_sim(scenario, RuleSet(rules=()), "seed", 30.0)
+    runs = [
+        replace(a, lost=lost, p95=p95, flips=flips, run=k + 1)
+        for k, (lost, p95, flips) in enumerate([(10, 20.0, 90), (14, 19.0, 101), (12, 21.5, 95)])
+    ]
+    m = median_row(runs)
+    assert (m.lost, m.p95, m.flips, m.requests, m.run) == (12, 20.0, 95, a.requests, 0)
+    # the spread table shows the testbed's min / median / max when there are several runs
+    text = format_spread([runs], [runs], "t")
+    assert text.splitlines()[2].count("/") == 8
+
+
+def test_each_testbed_run_draws_other_sidecar_start_delays():
+    from exporter.sim.testbed import Policy, start_delays
+
+    scenario = load_scenario(resolve_scenario("testbed-busy"))
+    seed = seed_ruleset("tgi_queue_size", 15)
+    policy = Policy("seed", scenario.rules)
+    first, again, second = (start_delays(scenario, policy, seed, k) for k in (0, 0, 1))
+    assert first == again  # a run index is one draw
+    assert first != second
+    assert len(first) == scenario.replicas and all(0 <= d < 1.0 for d in first + second)  # within one interval
+    assert start_delays(scenario, Policy("none", None), None, 0) == []  # no sidecars

@@ -42,6 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --compare-sim, also run the simulator for N other probe/sidecar phase draws and show its range",
     )
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="K",
+        help="run each policy with sidecars K times (another draw of their start delays each time) and rank "
+        "by the medians; `none` has no sidecars and runs once",
+    )
+    parser.add_argument(
         "--agent-check",
         action="store_true",
         help="also give HAProxy an agent-check on each sidecar (weight from the load score, drain when unready)",
@@ -58,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.timeout > 0:
         return _fail("--timeout must be above 0")
+    if args.repeat < 1:
+        return _fail("--repeat must be at least 1")
     try:
         scenario = load_scenario(resolve_scenario(args.scenario))
         if args.duration:
@@ -98,15 +108,22 @@ def _run_all(scenario, policies, rulesets, balance, args) -> int:
         flush=True,
     )
     rows, runs = [], []
-    for policy, ruleset in zip(policies, rulesets):
-        print(f"  running policy {policy.label} ...", file=sys.stderr, flush=True)
-        workdir = args.out / "logs" / _slug(policy.label)
-        try:
-            run = run_testbed(scenario, policy, ruleset, balance, args.timeout, workdir, args.agent_check)
-        except TestbedError as err:
-            return _fail(f"{err} (logs in {workdir})")
-        runs.append(run)
-        rows.append(verdict.row_from_testbed(run))
+    # Round by round, so a slow stretch of the machine falls on every policy alike.
+    for k in range(args.repeat):
+        for policy, ruleset in zip(policies, rulesets):
+            if k > 0 and policy.rules is None:
+                continue  # no sidecars, no checks: nothing to draw again
+            more = f" (run {k + 1} of {args.repeat})" if args.repeat > 1 else ""
+            print(f"  running policy {policy.label}{more} ...", file=sys.stderr, flush=True)
+            workdir = args.out / "logs" / _slug(policy.label) / (f"run{k + 1}" if args.repeat > 1 else "")
+            try:
+                run = run_testbed(
+                    scenario, policy, ruleset, balance, args.timeout, workdir, args.agent_check, run_index=k
+                )
+            except TestbedError as err:
+                return _fail(f"{err} (logs in {workdir})")
+            runs.append(run)
+            rows.append(verdict.row_from_testbed(run))
     base = args.out / scenario.name
     written = [Path(f"{base}-testbed.csv"), Path(f"{base}-requests.csv"), Path(f"{base}-timeline.csv")]
     written.append(Path(f"{base}-haproxy.cfg"))
@@ -117,21 +134,35 @@ def _run_all(scenario, policies, rulesets, balance, args) -> int:
     shown = f"{balance} + agent-check" if args.agent_check else balance
     print(format_title(scenario, shown, "testbed (real HAProxy, real sidecars)"))
     print(verdict.format_table(rows, "")[1:])
+    real = rows
+    if args.repeat > 1:
+        real = [verdict.median_row([r for r in rows if r.policy == p.label]) for p in policies]
+        print()
+        print(verdict.format_table(real, f"testbed, median of each figure over {args.repeat} runs"))
     if args.compare_sim:
         sims = [verdict.row_from_sim(scenario, rs, p.label, args.timeout) for p, rs in zip(policies, rulesets)]
         print()
         print(verdict.format_table(sims, format_title(scenario, balance, "simulator (same requests)")))
-        print()
-        print(verdict.format_side_by_side(rows, sims, "testbed vs simulator"))
         written.append(Path(f"{base}-sim.csv"))
         verdict.write_rows_csv(sims, written[-1])
+        spreads = []
         if args.phase_draws > 0:
             spreads = [
                 verdict.phase_spread(scenario, rs, p.label, args.timeout, args.phase_draws)
                 for p, rs in zip(policies, rulesets)
             ]
+        print()
+        if args.repeat > 1 and spreads:
+            # Many runs against many draws: medians against medians.
+            medians = [verdict.median_row(draws) for draws in spreads]
+            title = f"testbed median of {args.repeat} runs vs simulator median of {args.phase_draws} phase draws"
+            print(verdict.format_side_by_side(real, medians, title))
+        else:
+            print(verdict.format_side_by_side(real, sims, "testbed vs simulator"))
+        if spreads:
+            tested = [[r for r in rows if r.policy == p.label] for p in policies]
             print()
-            print(verdict.format_spread(spreads, rows, f"simulator over {args.phase_draws} phase draws vs testbed"))
+            print(verdict.format_spread(spreads, tested, f"simulator over {args.phase_draws} phase draws vs testbed"))
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -16,6 +16,7 @@ itself is bounded by the scenario's length plus one request timeout: nothing out
 import ctypes
 import http.client
 import os
+import random
 import shutil
 import signal
 import socket
@@ -74,6 +75,8 @@ class TestbedRun:
     # monitor's 5 Hz samples can miss a decision that lasted less than a sample period)
     transitions: dict = field(default_factory=dict)
     agent: bool = False  # HAProxy also had an agent-check on every sidecar (weights from the load score)
+    run: int = 0  # which repeat of this policy (0 for the first); it picks the sidecars' start delays
+    start_delays: list = field(default_factory=list)  # seconds each sidecar was started after the previous one
 
 
 def check_scenario(scenario: Scenario) -> None:
@@ -99,8 +102,12 @@ def run_testbed(
     workdir: Path,
     agent: bool = False,
     progress=None,
+    run_index: int = 0,
 ) -> TestbedRun:
-    """One policy's run; blocks for about the scenario's duration plus the drain of late requests."""
+    """One policy's run; blocks for about the scenario's duration plus the drain of late requests.
+
+    `run_index` draws the sidecars' start delays (exporter.sim.testbed.start_delays): each
+    repeat of a policy is another draw of when the pods evaluate."""
     check_scenario(scenario)
     binary = haproxy.haproxy_binary()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +115,8 @@ def run_testbed(
     logs: list = []
     sockdir = None
     try:
-        pods = _start_pods(scenario, policy, ruleset, workdir, children, logs, agent)
+        delays = start_delays(scenario, policy, ruleset, run_index)
+        pods = _start_pods(scenario, policy, ruleset, workdir, children, logs, agent, delays)
         fronts = [_free_port() for _ in scenario.regions]
         # A short path of its own: a unix socket path must fit in 108 bytes, --out may not.
         sockdir = tempfile.mkdtemp(prefix="llm-hc-haproxy-")
@@ -124,7 +132,16 @@ def run_testbed(
         _wait(lambda: os.path.exists(sock) and all(_connects(p) for p in fronts), "haproxy to listen", children)
 
         run = TestbedRun(
-            scenario, policy, balance, pods, [], agent=agent, config_text=text, pids=[p.pid for p in children]
+            scenario,
+            policy,
+            balance,
+            pods,
+            [],
+            agent=agent,
+            config_text=text,
+            pids=[p.pid for p in children],
+            run=run_index,
+            start_delays=delays,
         )
         planned = planned_requests(scenario)
         started_at: list = []
@@ -157,7 +174,22 @@ def run_testbed(
             shutil.rmtree(sockdir, ignore_errors=True)
 
 
-def _start_pods(scenario, policy, ruleset, workdir, children, logs, agent) -> list[haproxy.Pod]:
+def start_delays(scenario: Scenario, policy: Policy, ruleset, run_index: int) -> list[float]:
+    """Seconds to wait before starting each pod's sidecar, one draw per (scenario seed, policy, run).
+
+    Started back to back, the sidecars evaluate within milliseconds of each other, and HAProxy
+    spreads its first checks the same way at every start: every run would be the same draw of
+    each pod's lag from a decision to the next check, a draw the simulator (whose pods start
+    independently, as Kubernetes pods do) makes only now and then. A delay of up to one
+    evaluation interval before each sidecar makes each run an independent draw."""
+    if policy.rules is None:
+        return []
+    rng = random.Random(f"{scenario.seed}:testbed-start:{policy.label}:{run_index}")
+    interval = sidecar_interval(scenario, ruleset)
+    return [rng.uniform(0, interval) for _ in range(scenario.replicas)]
+
+
+def _start_pods(scenario, policy, ruleset, workdir, children, logs, agent, delays) -> list[haproxy.Pod]:
     pods = []
     for r, region in enumerate(scenario.regions):
         for k in range(region.replicas):
@@ -173,7 +205,8 @@ def _start_pods(scenario, policy, ruleset, workdir, children, logs, agent) -> li
         return [haproxy.Pod(name, r, port, None) for name, r, port in pods]
     interval = sidecar_interval(scenario, ruleset)
     out = []
-    for name, r, port in pods:
+    for (name, r, port), delay in zip(pods, delays):
+        time.sleep(delay)  # a different evaluation phase for each pod (start_delays)
         health = _free_port()
         agent_port = _free_port() if agent else None
         env = _sidecar_env(policy.rules, port, health, interval, agent_port)

@@ -37,6 +37,7 @@ class Row:
     p99: float
     flips: int
     unready_seconds: float  # pod-seconds the balancer held pods out
+    run: int = 1  # which testbed run of this policy, from 1 (simulator rows: 1; a median of several: 0)
 
     @property
     def lost_pct(self) -> float:
@@ -61,6 +62,26 @@ def row_from_testbed(run: TestbedRun) -> Row:
         *(quantile(ok, q) for q in (0.5, 0.95, 0.99)),
         flips,
         unready,
+        run.run + 1,
+    )
+
+
+def median_row(rows: list[Row]) -> Row:
+    """One row of medians, figure by figure, of several runs (or phase draws) of one policy: what
+    a ranking of policies whose single runs overlap can be read from."""
+    import statistics
+
+    first = rows[0]
+    return Row(
+        first.source,
+        first.policy,
+        first.requests,
+        *(round(statistics.median(getattr(r, name) for r in rows)) for name in ("lost", "refused", "rejected")),
+        round(statistics.median(r.timeouts for r in rows)),
+        *(statistics.median(getattr(r, name) for r in rows) for name in ("p50", "p95", "p99")),
+        round(statistics.median(r.flips for r in rows)),
+        statistics.median(r.unready_seconds for r in rows),
+        0,
     )
 
 
@@ -168,25 +189,34 @@ def phase_spread(scenario: Scenario, ruleset, label: str, timeout: float, draws:
     return [row_from_sim(scenario, ruleset, label, timeout, phase_draw=k) for k in range(draws)]
 
 
-def format_spread(spreads: list[list[Row]], real: list[Row], title: str) -> str:
-    """Per policy: the simulator's min / median / max over phase draws, and where the testbed fell."""
-    import statistics
-
+def format_spread(spreads: list[list[Row]], real: list[list[Row]], title: str) -> str:
+    """Per policy: the simulator's min / median / max over phase draws, and the testbed's runs
+    (one figure, or min / median / max of several)."""
     header = ("policy", "lost % sim min/med/max", "lost % real", "p95 sim min/med/max", "p95 real")
     body = []
-    for rows, a in zip(spreads, real):
-        lost = [r.lost_pct for r in rows]
-        p95 = [r.p95 for r in rows]
+    for rows, runs in zip(spreads, real):
         body.append(
             (
-                a.policy,
-                " / ".join(f"{v:.1f}%" for v in (min(lost), statistics.median(lost), max(lost))),
-                f"{a.lost_pct:.1f}%",
-                " / ".join(_seconds(v) for v in (min(p95), statistics.median(p95), max(p95))),
-                _seconds(a.p95),
+                runs[0].policy,
+                _range([r.lost_pct for r in rows], _pct),
+                _range([r.lost_pct for r in runs], _pct),
+                _range([r.p95 for r in rows], _seconds),
+                _range([r.p95 for r in runs], _seconds),
             )
         )
     return "\n".join([title, *_table(header, body)])
+
+
+def _range(values: list[float], show) -> str:
+    import statistics
+
+    if len(values) == 1:
+        return show(values[0])
+    return " / ".join(show(v) for v in (min(values), statistics.median(values), max(values)))
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1f}%"
 
 
 def ranking(rows: list[Row], key: str) -> str:
@@ -219,13 +249,13 @@ def write_requests_csv(runs: list[TestbedRun], path) -> None:
     """Every request of every policy's run: when it was due, what came back, from which pod."""
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["policy", "at", "region", "status", "latency_seconds", "server", "lag_seconds"])
+        writer.writerow(["policy", "run", "at", "region", "status", "latency_seconds", "server", "lag_seconds"])
         for run in runs:
             names = run.scenario.regions
             for o in run.outcomes:
                 writer.writerow(
-                    [run.policy.label, f"{o.at:.4f}", names[o.region].name, o.status, f"{o.latency:.4f}", o.server]
-                    + [f"{o.lag:.4f}"]
+                    [run.policy.label, run.run + 1, f"{o.at:.4f}", names[o.region].name, o.status]
+                    + [f"{o.latency:.4f}", o.server, f"{o.lag:.4f}"]
                 )
 
 
@@ -233,7 +263,9 @@ def write_timeline_csv(runs: list[TestbedRun], path) -> None:
     """The monitor's samples: each sidecar's /health status and HAProxy's view of its pod."""
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["policy", "t", "pod", "sidecar_status", "haproxy_status", "haproxy_weight"])
+        writer.writerow(["policy", "run", "t", "pod", "sidecar_status", "haproxy_status", "haproxy_weight"])
         for run in runs:
             for s in run.samples:
-                writer.writerow([run.policy.label, f"{s.t:.3f}", s.pod, s.sidecar, s.lb_status, s.lb_weight])
+                writer.writerow(
+                    [run.policy.label, run.run + 1, f"{s.t:.3f}", s.pod, s.sidecar, s.lb_status, s.lb_weight]
+                )
