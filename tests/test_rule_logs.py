@@ -50,6 +50,17 @@ def test_pending_is_logged_and_counted(world):
     assert any(m.startswith('rule "queue" pending -> firing') for m in messages(caplog))
 
 
+def test_a_recovery_names_the_recover_threshold_it_crossed(world):
+    cm, evaluator, tick, caplog, upstream = world
+    tick(), tick(), tick()  # firing
+    upstream.body = b"tgi_queue_size 8\ntgi_batch_current_size 4\n"  # under 10, not yet under 6
+    tick()
+    assert evaluator.decision.rules[0].reason == "value 8 not yet < recover threshold 6"
+    upstream.body = b"tgi_queue_size 5\ntgi_batch_current_size 4\n"
+    tick()
+    assert 'rule "queue" firing -> ok: value 5 < recover threshold 6' in messages(caplog)
+
+
 def test_absent_family_is_named_once_and_again_when_it_changes(world):
     cm, evaluator, tick, caplog, upstream = world
     for _ in range(5):

@@ -30,11 +30,16 @@ def _compare_text(rule, value, on: bool) -> str:
             if value > rule.above:
                 return f"value {shown} > threshold {format_value(rule.above)}"
             return f"value {shown} not yet < recover threshold {format_value(rule.recover_below)}"
+        if rule.recover_below is not None and value < rule.recover_below:
+            # what let a firing rule go: "11 <= 15" would hide that 14 would not have
+            return f"value {shown} < recover threshold {format_value(rule.recover_below)}"
         return f"value {shown} <= threshold {format_value(rule.above)}"
     if on:
         if value < rule.below:
             return f"value {shown} < threshold {format_value(rule.below)}"
         return f"value {shown} not yet > recover threshold {format_value(rule.recover_above)}"
+    if rule.recover_above is not None and value > rule.recover_above:
+        return f"value {shown} > recover threshold {format_value(rule.recover_above)}"
     return f"value {shown} >= threshold {format_value(rule.below)}"
 
 
