@@ -13,8 +13,10 @@ health-checking the sidecars (option httpchk GET /health, inter/fall/rise from t
 scenario's probe block), and replays the scenario's seeded arrivals open-loop against
 HAProxy. Prints lost %, p50/p95/p99 latency, flips and pod-seconds unready per
 policy and writes CSVs into --out. --compare-sim runs the simulator on the same
-requests and prints both side by side. Wall-clock: a 3-minute scenario takes about
-3 minutes per policy. Needs haproxy (apt-get install haproxy)."""
+requests and prints both side by side. One run is one draw of when each pod evaluates
+and is checked: --repeat K runs each policy K times and, with --phase-draws N, compares
+the medians with the simulator's medians over N draws. Wall-clock: a 3-minute scenario
+takes about 3 minutes per policy and run. Needs haproxy (apt-get install haproxy)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
