@@ -136,9 +136,10 @@ def _run_all(scenario, policies, rulesets, balance, args) -> int:
     shown = f"{balance} + agent-check" if args.agent_check else balance
     print(format_title(scenario, shown, "testbed (real HAProxy, real sidecars)"))
     print(verdict.format_table(rows, "")[1:])
+    by_policy = [[r for r in rows if r.policy == p.label] for p in policies]  # each policy's runs, in order
     real = rows
     if args.repeat > 1:
-        real = [verdict.median_row([r for r in rows if r.policy == p.label]) for p in policies]
+        real = [verdict.median_row(runs_of) for runs_of in by_policy]
         print()
         print(verdict.format_table(real, f"testbed, median of each figure over {args.repeat} runs"))
     if args.compare_sim:
@@ -162,9 +163,10 @@ def _run_all(scenario, policies, rulesets, balance, args) -> int:
         else:
             print(verdict.format_side_by_side(real, sims, "testbed vs simulator"))
         if spreads:
-            tested = [[r for r in rows if r.policy == p.label] for p in policies]
             print()
-            print(verdict.format_spread(spreads, tested, f"simulator over {args.phase_draws} phase draws vs testbed"))
+            print(
+                verdict.format_spread(spreads, by_policy, f"simulator over {args.phase_draws} phase draws vs testbed")
+            )
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return 0

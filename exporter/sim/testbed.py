@@ -75,8 +75,7 @@ class TestbedRun:
     # monitor's 5 Hz samples can miss a decision that lasted less than a sample period)
     transitions: dict = field(default_factory=dict)
     agent: bool = False  # HAProxy also had an agent-check on every sidecar (weights from the load score)
-    run: int = 0  # which repeat of this policy (0 for the first); it picks the sidecars' start delays
-    start_delays: list = field(default_factory=list)  # seconds each sidecar was started after the previous one
+    run: int = 0  # which repeat of this policy (0 for the first); it picks the sidecars' start_delays
 
 
 def check_scenario(scenario: Scenario) -> None:
@@ -141,7 +140,6 @@ def run_testbed(
             config_text=text,
             pids=[p.pid for p in children],
             run=run_index,
-            start_delays=delays,
         )
         planned = planned_requests(scenario)
         started_at: list = []

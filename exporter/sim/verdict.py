@@ -12,6 +12,7 @@ as the testbed waits for them.
 
 import csv
 import math
+import statistics
 from dataclasses import astuple, dataclass, fields
 
 from exporter.sim.cluster import simulate
@@ -69,15 +70,15 @@ def row_from_testbed(run: TestbedRun) -> Row:
 def median_row(rows: list[Row]) -> Row:
     """One row of medians, figure by figure, of several runs (or phase draws) of one policy: what
     a ranking of policies whose single runs overlap can be read from."""
-    import statistics
-
     first = rows[0]
     return Row(
         first.source,
         first.policy,
         first.requests,
-        *(round(statistics.median(getattr(r, name) for r in rows)) for name in ("lost", "refused", "rejected")),
-        round(statistics.median(r.timeouts for r in rows)),
+        *(
+            round(statistics.median(getattr(r, name) for r in rows))
+            for name in ("lost", "refused", "rejected", "timeouts")
+        ),
         *(statistics.median(getattr(r, name) for r in rows) for name in ("p50", "p95", "p99")),
         round(statistics.median(r.flips for r in rows)),
         statistics.median(r.unready_seconds for r in rows),
@@ -208,8 +209,6 @@ def format_spread(spreads: list[list[Row]], real: list[list[Row]], title: str) -
 
 
 def _range(values: list[float], show) -> str:
-    import statistics
-
     if len(values) == 1:
         return show(values[0])
     return " / ".join(show(v) for v in (min(values), statistics.median(values), max(values)))
